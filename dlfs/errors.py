@@ -1,0 +1,97 @@
+"""Input validation shared by both backends.
+
+Every check raises ``ValueError`` (or ``TypeError``) whose message names the argument or layer, what was
+expected and what came, so a learner never has to decode a bare NumPy broadcasting traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def describe(x: Any) -> str:
+    """A short description of an array-like for error messages: ``array of shape (3, 4) and dtype float64``."""
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return f"array of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return f"{type(x).__name__} {x!r}"[:120]
+
+
+def check_array(
+    name: str,
+    x: Any,
+    ndim: int | Sequence[int] | None = None,
+    finite: bool = True,
+    numeric: bool = True,
+) -> np.ndarray:
+    """Return ``x`` as a NumPy array after checking its rank, numeric dtype and finiteness.
+
+    ``name`` is the argument or layer name used in the message, e.g. ``"X_train"`` or ``"Dense(89)"``.
+    """
+    if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor: validate its values, do not copy twice
+        arr = x.detach().cpu().numpy()
+    else:
+        arr = np.asarray(x)
+    if numeric and not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name}: expected a numeric array, got {describe(arr)}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(f"{d}-D" for d in allowed)
+            hint = " (reshape a single feature vector with x.reshape(1, -1))" if arr.ndim == 1 else ""
+            raise ValueError(f"{name}: expected a {want} array, got {arr.ndim}-D shape {arr.shape}{hint}")
+    if finite and np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        n_nan = int(np.isnan(arr).sum())
+        n_inf = int(np.isinf(arr).sum())
+        raise ValueError(f"{name}: expected finite values, got {n_nan} NaN and {n_inf} inf in shape {arr.shape}")
+    return arr
+
+
+def check_same_length(name_a: str, a: Any, name_b: str, b: Any) -> None:
+    """``a`` and ``b`` must have the same number of rows (samples)."""
+    if len(a) != len(b):
+        raise ValueError(f"{name_a} and {name_b} must have the same number of samples, got {len(a)} and {len(b)}")
+
+
+def check_positive_int(name: str, value: Any, maximum: int | None = None, max_name: str = "") -> int:
+    """``value`` must be an int >= 1 (and <= ``maximum`` when given)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name}: expected a positive int (>= 1), got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: expected at most {maximum}{' (' + max_name + ')' if max_name else ''}, got {value}")
+    return int(value)
+
+
+def check_probability(name: str, value: Any, low_inclusive: bool = True, high_inclusive: bool = False) -> float:
+    """``value`` must be a number in [0, 1) by default."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__} {value!r}") from None
+    lo_ok = v >= 0 if low_inclusive else v > 0
+    hi_ok = v <= 1 if high_inclusive else v < 1
+    if not (lo_ok and hi_ok and np.isfinite(v)):
+        rng = ("[" if low_inclusive else "(") + "0, 1" + ("]" if high_inclusive else ")")
+        raise ValueError(f"{name}: expected a value in {rng}, got {value}")
+    return v
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` must be one of ``choices``; the message suggests the closest name."""
+    if value not in choices:
+        import difflib
+
+        close = difflib.get_close_matches(str(value), list(choices), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}{hint}")
+    return value
+
+
+def check_dtype_name(name: str, value: Any) -> str:
+    """``value`` must be ``"float32"`` or ``"float64"`` (or the NumPy dtype of one)."""
+    s = np.dtype(value).name if not isinstance(value, str) else value
+    return check_choice(name, s, ("float32", "float64"))

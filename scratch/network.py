@@ -1,0 +1,77 @@
+"""``NeuralNetwork`` (chapter 3): layers in sequence and a loss; forward, backward, one training batch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from dlfs.errors import check_array, check_dtype_name
+from dlfs.exchange import check_state
+from scratch.base import Layer
+from scratch.losses import Loss
+
+
+class NeuralNetwork:
+    """``layers`` applied in order, trained against ``loss``.
+
+    ``seed`` seeds the one NumPy stream from which every layer draws its initial weights in order (the torch
+    backend draws the same numbers). ``dtype`` (``"float32"`` or ``"float64"``) is what inputs are cast to.
+    State-dict keys are ``layers.<i>.<name>``.
+    """
+
+    def __init__(self, layers: Sequence[Layer], loss: Loss, seed: int = 1, dtype: str = "float32") -> None:
+        if not layers:
+            raise ValueError("layers: expected at least one layer, got an empty list")
+        self.layers = list(layers)
+        self.loss = loss
+        self.seed = seed
+        self.dtype = check_dtype_name("dtype", dtype)
+        rng = np.random.default_rng(seed)
+        for layer in self.layers:
+            layer.rng = rng
+
+    def _cast(self, name: str, x: np.ndarray) -> np.ndarray:
+        return check_array(name, x).astype(self.dtype, copy=False)
+
+    def forward(self, x_batch: np.ndarray, training: bool = True) -> np.ndarray:
+        """x_batch (batch, ...) -> prediction (batch, out)."""
+        x = self._cast("x_batch", x_batch)
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, loss_grad: np.ndarray) -> np.ndarray:
+        """dL/dprediction -> dL/dx_batch; parameter gradients land in ``grad_dict()``."""
+        g = np.asarray(loss_grad).astype(self.dtype, copy=False)
+        for layer in reversed(self.layers):
+            g = layer.backward(g)
+        return g
+
+    def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
+        """Forward, loss, backward; returns the loss."""
+        prediction = self.forward(x_batch, training=True)
+        loss = self.loss.forward(prediction, y_batch)
+        self.backward(self.loss.backward())
+        return loss
+
+    def params(self) -> list[np.ndarray]:
+        return [p for layer in self.layers for p in layer.params()]
+
+    def param_grads(self) -> list[np.ndarray]:
+        return [g for layer in self.layers for g in layer.param_grads()]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.state_dict().items()}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        check_state("NeuralNetwork", {k: v.shape for k, v in self.state_dict().items()}, state)
+        for i, layer in enumerate(self.layers):
+            prefix = f"layers.{i}."
+            layer.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+
+    def grad_dict(self) -> dict[str, np.ndarray]:
+        return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grad_dict().items()}
+
+    def __repr__(self) -> str:
+        return f"NeuralNetwork([{', '.join(map(repr, self.layers))}], {self.loss!r})"

@@ -1,0 +1,125 @@
+"""The protocol adapter: a thin layer between dlfs's NumPy interface and plain PyTorch modules.
+
+Every torch-side layer holds a real ``nn.Module`` in ``.module``. ``forward(x, training)`` takes and returns
+NumPy arrays (the shared interface); ``backward(grad_out)`` runs ``torch.autograd`` with that upstream
+gradient. Training (``torch_impl/trainer.py``) uses the modules directly, tensor to tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlfs.exchange import check_state
+
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def to_tensor(x: Any, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A NumPy array (or tensor) as a tensor, sharing memory when it can."""
+    if isinstance(x, torch.Tensor):
+        return x if dtype is None else x.to(dtype)
+    t = torch.from_numpy(np.ascontiguousarray(x))
+    return t if dtype is None else t.to(dtype)
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+class TorchLayer:
+    """Adapter base. Subclasses build ``self.module`` in ``_setup_layer`` and map parameters to the
+    canonical layout in ``_canonical`` / ``_load_canonical``."""
+
+    param_names: tuple[str, ...] = ()
+
+    def __init__(self, neurons: int = 0) -> None:
+        self.neurons = neurons
+        self.first = True
+        self.module: nn.Module = nn.Identity()
+        self.rng: np.random.Generator = np.random.default_rng(0)  # a network hands every layer its stream
+
+    # --- building -----------------------------------------------------------------------------------------
+    def _setup_layer(self, x: torch.Tensor) -> None:
+        """Create ``self.module`` for input ``x`` (first batch)."""
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        """Raise a clear error when ``x`` does not fit this layer (after set-up)."""
+
+    def build(self, x: torch.Tensor) -> None:
+        if self.first:
+            self._check_input(x)
+            self._setup_layer(x)
+            self.first = False
+        self._check_input(x)
+
+    # --- the shared NumPy protocol -------------------------------------------------------------------------
+    def forward(self, input_: Any, training: bool = True) -> np.ndarray:
+        x = to_tensor(input_)
+        self.build(x)
+        self._x = x.detach().clone().requires_grad_(True)
+        self.module.train(training)
+        self._out = self.module(self._x)
+        return to_numpy(self._out)
+
+    def backward(self, output_grad: Any) -> np.ndarray:
+        g = to_tensor(output_grad, self._out.dtype)
+        if g.shape != self._out.shape:
+            raise ValueError(f"{self!r}.backward: expected a gradient of shape {tuple(self._out.shape)} "
+                             f"(the output's), got {tuple(g.shape)}")
+        self.module.zero_grad(set_to_none=True)
+        self._out.backward(g)
+        return to_numpy(self._x.grad)
+
+    def _require_built(self, what: str) -> None:
+        if self.first:
+            raise RuntimeError(f"{self!r}.{what}: the layer has no parameters until it sees its first input "
+                               f"(call forward once, or build the network with a sample batch)")
+
+    def _canonical(self) -> dict[str, torch.Tensor]:
+        """Parameter name -> tensor in the canonical layout (may be a view, e.g. a transpose)."""
+        return {}
+
+    def _load_canonical(self, state: Mapping[str, np.ndarray]) -> None:
+        """Copy canonical arrays into the module's parameters (in place, under no_grad)."""
+
+    def _canonical_grads(self) -> dict[str, torch.Tensor | None]:
+        return {}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        self._require_built("state_dict")
+        return {k: to_numpy(v).copy() for k, v in self._canonical().items()}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        if not self.param_names:
+            check_state(repr(self), {}, state)
+            return
+        self._require_built("load_state_dict")
+        check_state(repr(self), {k: tuple(v.shape) for k, v in self._canonical().items()}, state)
+        with torch.no_grad():
+            self._load_canonical(state)
+
+    def grad_dict(self) -> dict[str, np.ndarray]:
+        self._require_built("grad_dict")
+        out = {}
+        for k, g in self._canonical_grads().items():
+            shape = tuple(self._canonical()[k].shape)
+            out[k] = np.zeros(shape, dtype=self.dtype_np) if g is None else to_numpy(g).copy()
+        return out
+
+    @property
+    def dtype_np(self) -> np.dtype:
+        p = next(self.module.parameters(), None)
+        return np.dtype(str(p.dtype).replace("torch.", "")) if p is not None else np.dtype("float64")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.neurons})" if self.neurons else f"{type(self).__name__}()"
+
+
+def copy_(param: torch.Tensor, value: np.ndarray) -> None:
+    """``param.copy_(value)`` from a NumPy array, keeping the parameter's dtype."""
+    param.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(param.dtype))
