@@ -62,7 +62,8 @@ class Trainer:
         loss_fn.forward(net.forward(X_train[:1], training=False), y_train[:1])  # checks the targets
         self.optim.setup_decay(epochs)
         opt = self.optim._ensure()
-        loader = DataLoader(TensorDataset(X_t, self._labels(y_train)), batch_sampler=BatchOrder(len(X_t), batch_size, seed))
+        order = BatchOrder(len(X_t), batch_size, seed)
+        loader = DataLoader(TensorDataset(X_t, self._labels(y_train)), batch_sampler=order)
         history = History()
         bar: Any = tqdm(range(1, epochs + 1), desc="torch", disable=not progress, leave=False)
         for epoch in bar:
