@@ -101,6 +101,9 @@ def check_fit_args(
     check_positive_int("epochs", epochs)
     check_positive_int("eval_every", eval_every)
     check_positive_int("batch_size", batch_size, maximum=len(X_train), max_name="number of training samples")
+    # one sample through the network and the loss: a wrong input width or target shape fails here, clearly,
+    # before any training (and in the torch backend this builds the parameters the optimiser needs)
+    net.loss.forward(net.forward(X_train[:1], training=False), y_train[:1])
     return X_train, y_train, X_test, y_test
 
 

@@ -1,0 +1,54 @@
+# make demo / make test do all set-up on a fresh machine: a .venv, the pinned install, the Debian data package.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all setup data test test-fast lint demo experiments bench hypothesis-long browser-test clean
+
+all: test
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) data
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist package; install it when missing and apt is usable.
+data:
+	@if [ ! -f $(FASHION) ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	    echo "installing dataset-fashion-mnist"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	  else \
+	    echo "note: Fashion-MNIST is missing and apt is not usable; run 'apt-get install dataset-fashion-mnist'" \
+	         "or put its IDX files in \$$DLFS_DATA/fashion-mnist (see docs/data.md)"; \
+	  fi; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/python -m pytest -n 2 parity_tests
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -x parity_tests
+
+demo: setup
+	$(BIN)/python -m experiments.demo --out runs/demo --overwrite
+
+# Longer runs, not CI.
+experiments: setup
+	$(BIN)/python -m experiments.regression --backend both --dataset boston --out runs/regression --overwrite
+	$(BIN)/python -m experiments.ladder --backend both --dataset digits --out runs/ladder-digits --overwrite
+
+bench: setup
+	$(BIN)/python -m benchmarks --json runs/benchmarks.json
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis
