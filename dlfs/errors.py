@@ -95,3 +95,61 @@ def check_dtype_name(name: str, value: Any) -> str:
     """``value`` must be ``"float32"`` or ``"float64"`` (or the NumPy dtype of one)."""
     s = np.dtype(value).name if not isinstance(value, str) else value
     return check_choice(name, s, ("float32", "float64"))
+
+
+def check_callable(name: str, value: Any) -> Any:
+    """``value`` must be callable (a function such as ``sigmoid``)."""
+    if not callable(value):
+        raise TypeError(f"{name}: expected a callable (a function of an array), got {describe(value)}")
+    return value
+
+
+def check_positive_float(name: str, value: Any) -> float:
+    """``value`` must be a finite number > 0 (a step size, a learning rate)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name}: expected a positive number, got {type(value).__name__} {value!r}")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: expected a positive finite number, got {value}")
+    return float(value)
+
+
+def check_matmul_shapes(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
+    """``a @ b`` needs as many columns in ``a`` as rows in ``b``; the message names both dimensions."""
+    if a.shape[-1] != b.shape[0]:
+        raise ValueError(f"{name_a} @ {name_b}: {name_a} has {a.shape[-1]} columns (shape {tuple(a.shape)}) but "
+                         f"{name_b} has {b.shape[0]} rows (shape {tuple(b.shape)}); the number of columns of "
+                         f"{name_a} must equal the number of rows of {name_b}")
+
+
+def check_sequence(owner: str, x: Any, features: int | None = None) -> None:
+    """A recurrent layer's input must be (batch, time, features), non-empty, ``features`` wide once built.
+
+    ``x`` is a NumPy array or a tensor (only its ``shape`` and ``ndim`` are read).
+    """
+    shape = tuple(x.shape)
+    if len(shape) != 3:
+        hint = " (add a time axis with x[:, None, :] for one step)" if len(shape) == 2 else ""
+        raise ValueError(f"{owner}: expected a 3-D (batch, time, features) input, got {len(shape)}-D shape "
+                         f"{shape}{hint}")
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"{owner}: expected at least one sample and one time step, got shape {shape}")
+    if features is not None and shape[2] != features:
+        raise ValueError(f"{owner}: expected {features} features per time step (the size it was built for), "
+                         f"got {shape[2]}")
+
+
+def check_step_input(owner: str, x: Any, features: int | None = None) -> None:
+    """A recurrent node's input (one time step) must be (batch, features), ``features`` wide once built."""
+    shape = tuple(x.shape)
+    if len(shape) != 2:
+        raise ValueError(f"{owner}: expected a 2-D (batch, features) input for one time step, got {len(shape)}-D "
+                         f"shape {shape}")
+    if features is not None and shape[1] != features:
+        raise ValueError(f"{owner}: expected {features} features (the size it was built for), got {shape[1]}")
+
+
+def check_state_shape(owner: str, name: str, s: Any, batch: int, hidden: int) -> None:
+    """A recurrent node's incoming state ``h`` or ``c`` must be (batch, hidden)."""
+    if tuple(s.shape) != (batch, hidden):
+        raise ValueError(f"{owner}: expected {name} of shape {(batch, hidden)} (batch, hidden), got "
+                         f"{tuple(s.shape)}")
