@@ -39,6 +39,13 @@ test: setup lint
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -x parity_tests
 
+# The run report rendered in headless Chromium (Debian's chromium package; .ci/run installs it). `make test` collects
+# this test only where Chromium exists; here a missing Chromium is an error.
+browser-test: $(STAMP)
+	@$(BIN)/python -c "from dlfs.report import find_chromium; raise SystemExit(find_chromium() is None)" \
+	  || { echo "browser-test needs Chromium: apt-get install -y chromium (or set DLFS_CHROMIUM)"; exit 1; }
+	$(BIN)/python -m pytest parity_tests/test_report_browser.py
+
 demo: setup
 	$(BIN)/python -m experiments.demo --out runs/demo --overwrite
 

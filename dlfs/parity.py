@@ -269,9 +269,13 @@ def check_trajectory(
     seed: int = 0,
     fit_kwargs: Mapping[str, Any] | None = None,
     scale: float = 0.5,
+    compare_history: bool = False,
 ) -> ParityReport:
     """Train the same network in both backends from the same weights on the same batches with each
-    backend's own ``Trainer``; compare every parameter afterwards (``trajectory`` tolerance)."""
+    backend's own ``Trainer``; compare every parameter afterwards (``trajectory`` tolerance).
+
+    With ``compare_history`` the two ``History`` objects are compared too: the per-epoch learning rates and
+    losses (``history:*``), and the evaluated, stopped and restored epochs, which must be equal."""
     X, y = np.asarray(X).astype(dtype), np.asarray(y)
     if np.issubdtype(y.dtype, np.floating):
         y = y.astype(dtype)
@@ -279,9 +283,16 @@ def check_trajectory(
     kw = dict(epochs=epochs, batch_size=batch_size, seed=seed, eval_every=epochs)
     kw.update(fit_kwargs or {})
     S, T = backend("scratch"), backend("torch")
-    S.Trainer(s_net, build_optimizer(S)).fit(X, y, X, y, **kw)
-    T.Trainer(t_net, build_optimizer(T)).fit(X, y, X, y, **kw)
+    hs = S.Trainer(s_net, build_optimizer(S)).fit(X, y, X, y, **kw)
+    ht = T.Trainer(t_net, build_optimizer(T)).fit(X, y, X, y, **kw)
     report = ParityReport(concept + " (trajectory)", dtype)
+    if compare_history:
+        for key in ("eval_epochs", "best_epoch", "stopped_epoch", "restored_epoch"):
+            if getattr(hs, key) != getattr(ht, key):
+                raise AssertionError(f"history.{key}: scratch {getattr(hs, key)} != torch {getattr(ht, key)}")
+        for key in ("lr", "train_loss", "val_loss"):
+            report.add(compare(f"history:{key}", np.array(getattr(ht, key)), np.array(getattr(hs, key)),
+                               "trajectory", dtype, check_dtype=False))
     ss, ts = s_net.state_dict(), t_net.state_dict()
     for k in sorted(ss):
         report.add(compare(f"param:{k}", ts[k], ss[k], "trajectory", dtype))

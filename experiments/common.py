@@ -11,7 +11,7 @@ import argparse
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +20,43 @@ from dlfs.io import save_json
 BACKEND_CHOICES = ("scratch", "torch", "both")
 
 
+HELP = {
+    "--backend": "which implementation to train; 'both' trains the pair from identical weights and compares",
+    "--dataset": "dataset to train on (see docs/data.md)",
+    "--data-dir": "data directory (default: $DLFS_DATA, then ../shared/data)",
+    "--epochs": "training epochs",
+    "--seed": "seed for weights, batch order and dropout masks",
+    "--out": "output directory (default runs/<time>-<name>)",
+    "--overwrite": "allow writing into a non-empty --out directory",
+    "--no-progress": "hide the progress bars",
+}
+
+
 def base_parser(name: str, description: str, datasets: Sequence[str] | None = None,
-                default_dataset: str | None = None, epochs: int = 50, seed: int = 20190119) -> argparse.ArgumentParser:
-    """An ``argparse`` parser with the arguments every experiment takes."""
+                default_dataset: str | None = None, epochs: int | None = 50, seed: int = 20190119,
+                helps: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """An ``argparse`` parser with the arguments every experiment takes.
+
+    ``helps`` replaces the help text of any of these flags (keys as in ``HELP``, e.g. ``"--epochs"``), for an
+    experiment whose flags mean something more specific; ``epochs=None`` leaves ``--epochs`` out.
+    """
+    unknown = sorted(set(helps or ()) - set(HELP))
+    if unknown:
+        raise ValueError(f"base_parser helps: unknown flags {unknown}; expected some of {list(HELP)}")
+    text = {**HELP, **(helps or {})}
     p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--backend", choices=BACKEND_CHOICES, default="both",
-                   help="which implementation to train; 'both' trains the pair from identical weights and compares")
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default="both", help=text["--backend"])
     if datasets:
         p.add_argument("--dataset", choices=list(datasets), default=default_dataset or datasets[0],
-                       help="dataset to train on (see docs/data.md)")
-    p.add_argument("--data-dir", default=None, help="data directory (default: $DLFS_DATA, then ../shared/data)")
-    p.add_argument("--epochs", type=_positive_int, default=epochs, help="training epochs")
-    p.add_argument("--seed", type=int, default=seed, help="seed for weights, batch order and dropout masks")
-    p.add_argument("--out", default=None, help="output directory (default runs/<time>-<name>)")
-    p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty --out directory")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+                       help=text["--dataset"])
+    p.add_argument("--data-dir", default=None, help=text["--data-dir"])
+    if epochs is not None:
+        p.add_argument("--epochs", type=_positive_int, default=epochs, help=text["--epochs"])
+    p.add_argument("--seed", type=int, default=seed, help=text["--seed"])
+    p.add_argument("--out", default=None, help=text["--out"])
+    p.add_argument("--overwrite", action="store_true", help=text["--overwrite"])
+    p.add_argument("--no-progress", action="store_true", help=text["--no-progress"])
     return p
 
 
@@ -54,9 +75,14 @@ def backends(choice: str) -> list[str]:
     return ["scratch", "torch"] if choice == "both" else [choice]
 
 
+def default_out(name: str) -> Path:
+    """``runs/<time>-<name>``: where a run writes when no ``--out`` is given."""
+    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+
+
 def prepare_out(out: str | None, name: str, overwrite: bool = False) -> Path:
     """Create the output directory; refuse a non-empty one unless ``overwrite``; fail early if unwritable."""
-    path = Path(out) if out else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+    path = Path(out) if out else default_out(name)
     if path.exists() and not path.is_dir():
         raise SystemExit(f"error: --out {str(path)!r} exists and is not a directory")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
@@ -101,7 +127,8 @@ def finish_run(out: Path, name: str, args: argparse.Namespace, metrics: dict[str
                title: str | None = None, notes: str = "") -> None:
     """Write ``metrics.json``, ``config.json`` and ``report.html`` into ``out`` and print where they are."""
     config = {"experiment": name, "args": {k: v for k, v in vars(args).items()}, "versions": versions(),
-              "backends": backends(getattr(args, "backend", "both"))}
+              "backends": backends(getattr(args, "backend", "both")), "seed": getattr(args, "seed", None),
+              "out": str(out), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "platform": platform.platform()}
     save_json(out / "metrics.json", metrics)
     save_json(out / "config.json", config)
     from dlfs.report import write_report

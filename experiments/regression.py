@@ -65,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             pred = net.forward(X_test, training=False)
             preds[model][name] = pred
             metrics[model][name] = {"mae": mae(pred, y_test), "rmse": rmse(pred, y_test),
-                                    "val_loss": hist.val_loss, "seconds": time.perf_counter() - t0}
+                                    "val_loss": hist.val_loss, "seconds": time.perf_counter() - t0,
+                                    "history": hist.to_dict()}  # per-epoch, for `dlfs compare regression`
         if len(preds[model]) == 2:
             metrics[model]["max_prediction_difference"] = float(np.abs(preds[model]["scratch"]
                                                                        - preds[model]["torch"]).max())
