@@ -1,0 +1,295 @@
+"""Exact t-SNE in idiomatic PyTorch: tensors throughout, ``torch.autograd`` for the KL gradient and a
+``torch.optim.Optimizer`` for gradient descent with momentum and delta-bar-delta gains.
+
+Same names, signatures and order as ``scratch/tsne.py`` (read them side by side); public functions take
+NumPy arrays (or tensors) and return NumPy arrays, the shared interface. The one thing this file does not
+re-derive is the gradient: where scratch writes dC/dY out, this file differentiates C with autograd, and the
+parity suite checks the two against each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlfs.errors import check_array, check_dtype_name, check_positive_int, describe
+from torch_impl.base import TORCH_DTYPES, to_numpy, to_tensor
+
+__all__ = [
+    "pairwise_squared_distances",
+    "conditional_probabilities",
+    "joint_probabilities",
+    "student_t_affinities",
+    "kl_divergence",
+    "TSNE",
+]
+
+MACHINE_EPSILON = float(np.finfo(np.float64).eps)  # floor on p_ij (i != j), as sklearn: log p_ij is finite
+PERPLEXITY_TOLERANCE = 1e-5  # |H(P_i) - log(perplexity)| in nats at which the binary search stops (sklearn's)
+BINARY_SEARCH_STEPS = 100  # sklearn's cap; a row that has not converged keeps its last probabilities
+EMPTY_ROW_SUM = 1e-8  # when every exp(-beta D_ij) underflows, sklearn divides by this instead of 0
+EXPLORATION_ITERS = 250  # iterations with early exaggeration and momentum 0.5; then momentum 0.8
+MOMENTUM_EXPLORATION, MOMENTUM_FINAL = 0.5, 0.8
+GAIN_INCREASE, GAIN_DECAY, MIN_GAIN = 0.2, 0.8, 0.01  # delta-bar-delta (Jacobs, 1988), sklearn's constants
+INIT_SCALE = 1e-4  # the initial embedding is INIT_SCALE * N(0, 1), as in the paper
+
+
+# --- validation (the same checks and messages as scratch) ----------------------------------------------
+def _check_perplexity(perplexity: Any, n_points: int) -> float:
+    """A perplexity is an effective number of neighbours: it must lie in (0, n - 1], since a uniform
+    distribution over the n - 1 other points has the largest possible perplexity, n - 1."""
+    if isinstance(perplexity, bool) or not isinstance(perplexity, int | float | np.integer | np.floating):
+        raise TypeError(f"perplexity: expected a number, got {describe(perplexity)}")
+    if not (np.isfinite(perplexity) and 0 < perplexity <= n_points - 1):
+        raise ValueError(f"perplexity: expected a value in (0, n - 1] = (0, {n_points - 1}] for n = {n_points} "
+                         f"points (n - 1 is the perplexity of a uniform distribution over the other points), "
+                         f"got {perplexity}")
+    return float(perplexity)
+
+
+def _check_points(name: str, X: Any) -> np.ndarray:
+    """``X`` (n, d) with n >= 2 finite rows: t-SNE needs at least one neighbour per point."""
+    X = check_array(name, X, ndim=2)
+    if X.shape[0] < 2:
+        raise ValueError(f"{name}: t-SNE needs at least 2 points (rows), got {X.shape[0]} in shape {X.shape}")
+    return X
+
+
+def _check_distances(distances_sq: Any) -> np.ndarray:
+    D = _check_points("distances_sq", distances_sq)
+    if D.shape[0] != D.shape[1]:
+        raise ValueError(f"distances_sq: expected a square (n, n) matrix of squared distances, got shape {D.shape}")
+    if (D < 0).any():
+        raise ValueError(f"distances_sq: expected non-negative squared distances, got minimum {D.min()}")
+    return D
+
+
+def _check_positive(name: str, value: Any, minimum: float = 0.0, inclusive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name}: expected a number, got {describe(value)}")
+    ok = value >= minimum if inclusive else value > minimum
+    if not (np.isfinite(value) and ok):
+        raise ValueError(f"{name}: expected a finite number {'>=' if inclusive else '>'} {minimum}, got {value}")
+    return float(value)
+
+
+def _float_tensor(x: np.ndarray) -> torch.Tensor:
+    """float32 stays float32, anything else becomes float64."""
+    return to_tensor(x, torch.float32 if x.dtype == np.float32 else torch.float64)
+
+
+# --- 1. squared distances (input space and embedding alike) -------------------------------------------
+def _squared_distances(X: torch.Tensor) -> torch.Tensor:
+    """X (n, d) -> D (n, n): ||x_i||^2 + ||x_j||^2 - 2 x_i . x_j, clipped at 0, zero diagonal (sklearn's).
+    Differentiable: the embedding's kernel is built on it."""
+    sq = (X * X).sum(dim=1)
+    D = torch.addmm(sq[:, None] + sq[None, :], X, X.T, alpha=-2.0).clamp_min(0.0)  # fused: one (n, n) less
+    return D.fill_diagonal_(0.0)
+
+
+def pairwise_squared_distances(X: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances between the rows of ``X``: X (n, d) -> D (n, n) in X's dtype."""
+    return to_numpy(_squared_distances(_float_tensor(_check_points("X", X))))
+
+
+# --- 2. conditional probabilities: a binary search per point, all points at once -----------------------
+def _conditional_probabilities(D: torch.Tensor, perplexity: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """D (n, n) float64 -> (P_cond (n, n), beta (n,)): bisection on each row's entropy, as scratch."""
+    n = D.shape[0]
+    target = float(np.log(perplexity))
+    beta = torch.ones(n, dtype=D.dtype)
+    beta_min = torch.full((n,), -torch.inf, dtype=D.dtype)
+    beta_max = torch.full((n,), torch.inf, dtype=D.dtype)
+    P = torch.zeros_like(D)
+    active = torch.arange(n)  # rows whose entropy is not yet within tolerance
+    for _ in range(BINARY_SEARCH_STEPS):
+        Da, b = D[active], beta[active]
+        Pa = torch.exp(-Da * b[:, None])
+        Pa[torch.arange(len(active)), active] = 0.0  # a point is not its own neighbour
+        Z = Pa.sum(dim=1)
+        Z = torch.where(Z == 0.0, torch.full_like(Z, EMPTY_ROW_SUM), Z)
+        Pa = Pa / Z[:, None]
+        H = torch.log(Z) + b * (Da * Pa).sum(dim=1)
+        P[active] = Pa
+        diff = H - target
+        searching = diff.abs() > PERPLEXITY_TOLERANCE
+        # Entropy too high -> distribution too flat -> raise beta; too low -> lower it.
+        up = diff > 0
+        lo = torch.where(up, b, beta_min[active])
+        hi = torch.where(up, beta_max[active], b)
+        raised = torch.where(torch.isinf(hi), b * 2.0, (b + hi) / 2.0)
+        lowered = torch.where(torch.isinf(lo), b / 2.0, (b + lo) / 2.0)
+        new_b = torch.where(up, raised, lowered)
+        sel = active[searching]
+        beta_min[sel], beta_max[sel], beta[sel] = lo[searching], hi[searching], new_b[searching]
+        active = sel
+        if active.numel() == 0:
+            break
+    return P, beta
+
+
+def conditional_probabilities(distances_sq: np.ndarray, perplexity: float) -> tuple[np.ndarray, np.ndarray]:
+    """distances_sq D (n, n) -> (P_cond (n, n) float64, beta (n,) float64): p_j|i with the precision beta_i
+    whose perplexity matches ``perplexity`` to 1e-5 nats of entropy. Runs in float64 whatever D's dtype."""
+    D = _check_distances(distances_sq)
+    P, beta = _conditional_probabilities(to_tensor(D, torch.float64), _check_perplexity(perplexity, D.shape[0]))
+    return to_numpy(P), to_numpy(beta)
+
+
+# --- 3. joint probabilities ----------------------------------------------------------------------------
+def _joint_probabilities(D: torch.Tensor, perplexity: float) -> torch.Tensor:
+    """D (n, n) float64 -> P (n, n) float64: (P_cond + P_cond^T) / sum, floored at eps, zero diagonal."""
+    P_cond, _ = _conditional_probabilities(D, perplexity)
+    P = P_cond + P_cond.T
+    P = (P / P.sum().clamp_min(MACHINE_EPSILON)).clamp_min(MACHINE_EPSILON)
+    return P.fill_diagonal_(0.0)
+
+
+def joint_probabilities(distances_sq: np.ndarray, perplexity: float) -> np.ndarray:
+    """Symmetrised affinities P = (P_j|i + P_i|j) / (2n): distances_sq D (n, n) -> P (n, n) in D's dtype
+    (float32 stays float32, else float64), symmetric, zero diagonal, off-diagonal floored at eps."""
+    D = _check_distances(distances_sq)
+    P = _joint_probabilities(to_tensor(D, torch.float64), _check_perplexity(perplexity, D.shape[0]))
+    return to_numpy(P.to(torch.float32 if D.dtype == np.float32 else torch.float64))
+
+
+# --- 4. the Student-t kernel in the embedding ----------------------------------------------------------
+def _kernel(Y: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Y (n, k) -> (log(1 + d / alpha) (n, n), W (n, n) = (1 + d / alpha)^(-(alpha + 1) / 2)), differentiable.
+    No mask: d_ii = 0 exactly, so log(1 + d_ii) = 0 and w_ii = 1, which the caller subtracts from sum W.
+    Every (n, n) tensor autograd keeps costs an allocation, the main cost of an iteration here."""
+    d = _squared_distances(Y)
+    if alpha != 1:
+        d = d / alpha
+    W = (1.0 + d).reciprocal()
+    if alpha != 1:
+        W = W ** ((alpha + 1.0) / 2.0)
+    return torch.log1p(d), W
+
+
+def student_t_affinities(Y: np.ndarray, degrees_of_freedom: float = 1) -> np.ndarray:
+    """Y (n, k) -> Q (n, n) in Y's dtype: q_ij = w_ij / Z, zero diagonal, summing to 1."""
+    Y = _check_points("Y", Y)
+    _, W = _kernel(_float_tensor(Y), _check_positive("degrees_of_freedom", degrees_of_freedom))
+    W = W.fill_diagonal_(0.0)
+    return to_numpy(W / W.sum())
+
+
+# --- 5. KL(P || Q); the gradient comes from autograd ---------------------------------------------------
+def _kl(P: torch.Tensor, Y: torch.Tensor, alpha: float, exaggeration: float = 1.0) -> torch.Tensor:
+    """C_a = sum p log p + a ((alpha + 1) / 2) sum p_ij log(1 + d_ij / alpha) + (sum p) log Z, a differentiable
+    scalar: KL(P || Q) at a = 1. Early exaggeration a > 1 multiplies the attraction only, so autograd gives
+    the paper's (and sklearn's) exaggerated gradient 4 sum_j (a p_ij - q_ij) w_ij (y_i - y_j); multiplying P
+    inside the KL would scale q_ij too, and exaggerate nothing.
+    """
+    log_1p, W = _kernel(Y, alpha)
+    # Z = sum over i != j: the n diagonal ones out. Relative rounding ~ eps (1 + n / Z): harmless in float64,
+    # and in float32 too unless the embedding spreads so far that Z < n / 100 (digits: Z ~ 6n at the end).
+    log_Z = torch.log(W.sum() - len(Y))
+    attraction = (exaggeration * (alpha + 1.0) / 2.0) * (P * log_1p).sum()
+    return torch.xlogy(P, P).sum() + attraction + P.sum() * log_Z
+
+
+def kl_divergence(P: np.ndarray, Y: np.ndarray, degrees_of_freedom: float = 1) -> tuple[float, np.ndarray]:
+    """C = KL(P || Q) and dC/dY by ``torch.autograd.grad``: P (n, n), Y (n, k) -> (kl: float, grad (n, k))."""
+    Y = _check_points("Y", Y)
+    P = check_array("P", P, ndim=2)
+    if P.shape != (Y.shape[0], Y.shape[0]):
+        raise ValueError(f"P: expected shape (n, n) = {(Y.shape[0], Y.shape[0])} to match Y {Y.shape}, got {P.shape}")
+    if (P < 0).any():
+        raise ValueError(f"P: expected non-negative probabilities, got minimum {P.min()}")
+    alpha = _check_positive("degrees_of_freedom", degrees_of_freedom)
+    Yt = _float_tensor(Y).clone().requires_grad_(True)
+    kl = _kl(to_tensor(P, Yt.dtype), Yt, alpha)
+    (grad,) = torch.autograd.grad(kl, Yt)
+    return float(kl.detach()), to_numpy(grad)
+
+
+# --- 6. the optimiser ----------------------------------------------------------------------------------
+class _GainsMomentum(torch.optim.Optimizer):
+    """Gradient descent with momentum and delta-bar-delta gains, as a ``torch.optim`` optimiser.
+
+    Per element: gain += 0.2 while the gradient keeps its sign (update * g < 0), gain *= 0.8 when it flips,
+    gain >= 0.01;  update = momentum * update - lr * gain * g;  p += update.
+    """
+
+    def __init__(self, params: Any, lr: float, momentum: float) -> None:
+        super().__init__(params, {"lr": lr, "momentum": momentum})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> None:  # torch.optim's signature; no closure is needed
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["update"], state["gains"] = torch.zeros_like(p), torch.ones_like(p)
+                update, gains, g = state["update"], state["gains"], p.grad
+                same_sign = update * g < 0.0
+                gains.copy_(torch.where(same_sign, gains + GAIN_INCREASE, gains * GAIN_DECAY)).clamp_(min=MIN_GAIN)
+                update.mul_(group["momentum"]).sub_(group["lr"] * (gains * g))
+                p.add_(update)
+
+
+def _initial_embedding(n: int, n_components: int, seed: int, dtype: str) -> np.ndarray:
+    """1e-4 * N(0, 1) of shape (n, n_components) from ``np.random.default_rng(seed)``, drawn in float64 then
+    cast: the very numbers scratch starts from."""
+    return (INIT_SCALE * np.random.default_rng(seed).standard_normal((n, n_components))).astype(dtype)
+
+
+class TSNE:
+    """Exact t-SNE, the torch twin of ``scratch.tsne.TSNE``: the same schedule (250 exaggerated iterations at
+    momentum 0.5, then momentum 0.8, a fresh optimiser at the switch), the same initial embedding, the
+    gradient by autograd. Attributes after ``fit_transform``: ``embedding_``, ``P_``, ``kl_divergence_``,
+    ``n_iter_``.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 2,
+        perplexity: float = 30.0,
+        early_exaggeration: float = 12.0,
+        learning_rate: float = 200.0,
+        n_iter: int = 1000,
+        seed: int = 0,
+        dtype: str = "float64",
+    ) -> None:
+        self.n_components = check_positive_int("n_components", n_components)
+        self.perplexity = _check_positive("perplexity", perplexity)
+        self.early_exaggeration = _check_positive("early_exaggeration", early_exaggeration, 1.0, inclusive=True)
+        self.learning_rate = _check_positive("learning_rate", learning_rate)
+        self.n_iter = check_positive_int("n_iter", n_iter)
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+            raise TypeError(f"seed: expected an int, got {describe(seed)}")
+        self.seed = int(seed)
+        self.dtype = check_dtype_name("dtype", dtype)
+        self.degrees_of_freedom = float(max(self.n_components - 1, 1))
+
+    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        """X (n, d) -> embedding (n, n_components) in ``dtype``."""
+        X = _check_points("X", X)
+        n = X.shape[0]
+        _check_perplexity(self.perplexity, n)
+        dt = TORCH_DTYPES[self.dtype]
+        P = _joint_probabilities(_squared_distances(to_tensor(X, torch.float64)), self.perplexity).to(dt)
+        Y = torch.nn.Parameter(torch.from_numpy(_initial_embedding(n, self.n_components, self.seed, self.dtype)))
+        stages = [(min(self.n_iter, EXPLORATION_ITERS), self.early_exaggeration, MOMENTUM_EXPLORATION),
+                  (max(self.n_iter - EXPLORATION_ITERS, 0), 1.0, MOMENTUM_FINAL)]
+        for iters, exaggeration, momentum in stages:
+            optimizer = _GainsMomentum([Y], lr=self.learning_rate, momentum=momentum)
+            for _ in range(iters):
+                optimizer.zero_grad(set_to_none=True)
+                _kl(P, Y, self.degrees_of_freedom, exaggeration).backward()
+                optimizer.step()
+        with torch.no_grad():
+            self.kl_divergence_ = float(_kl(P, Y, self.degrees_of_freedom))
+        self.P_, self.embedding_, self.n_iter_ = to_numpy(P), to_numpy(Y).copy(), self.n_iter
+        return self.embedding_
+
+    def __repr__(self) -> str:
+        return (f"TSNE(n_components={self.n_components}, perplexity={self.perplexity}, "
+                f"early_exaggeration={self.early_exaggeration}, learning_rate={self.learning_rate}, "
+                f"n_iter={self.n_iter}, seed={self.seed}, dtype={self.dtype!r})")
