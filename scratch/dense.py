@@ -9,8 +9,10 @@ import numpy as np
 
 from dlfs.errors import check_positive_int
 from dlfs.init import draw, init_scale
+from dlfs.training import check_dropout
 from scratch.activations import make_activation
 from scratch.base import Layer, Operation, ParamOperation
+from scratch.dropout import Dropout
 
 
 class WeightMultiply(ParamOperation):
@@ -44,7 +46,8 @@ class Dense(Layer):
 
     ``activation`` is an instance (``Tanh()``), a name (``"tanh"``) or None (Linear). ``weight_init`` is
     ``"standard"`` (N(0, 1), the book's) or ``"glorot"``. ``dropout`` is the drop probability p of inverted
-    dropout applied to this layer's output in training.
+    dropout applied to this layer's output (after the activation) in training; its keep-masks come from a
+    child of the layer's NumPy stream (see ``Dropout``), the same in both backends.
     """
 
     param_names = ("W", "B")
@@ -60,7 +63,7 @@ class Dense(Layer):
         self.activation = make_activation(activation)
         init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
         self.weight_init = weight_init
-        self.dropout = float(dropout)
+        self.dropout = check_dropout(f"{self!r} dropout", dropout)
 
     def _check_input(self, input_: np.ndarray) -> None:
         if input_.ndim != 2:
@@ -76,3 +79,5 @@ class Dense(Layer):
         W = draw(self.rng, (fan_in, self.neurons), scale, dtype)
         B = draw(self.rng, (1, self.neurons), scale, dtype)
         self.operations = [WeightMultiply(W), BiasAdd(B), self.activation]
+        if self.dropout > 0:  # its mask stream is spawned after the weights are drawn, as in torch_impl.Dense
+            self.operations.append(Dropout(self.dropout, rng=self.rng.spawn(1)[0]))

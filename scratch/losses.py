@@ -1,10 +1,11 @@
-"""Losses (chapter 2): a scalar of (prediction, target) and its gradient with respect to the prediction."""
+"""Losses (chapters 2 and 4): a scalar of (prediction, target) and its gradient with respect to the prediction."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from dlfs.errors import check_array
+from dlfs.metrics import class_labels
 
 
 class Loss:
@@ -51,3 +52,32 @@ class MeanSquaredError(Loss):
 
     def _input_grad(self) -> np.ndarray:
         return 2.0 * (self.prediction - self.target) / self.prediction.shape[0]
+
+
+class SoftmaxCrossEntropy(Loss):
+    """L = -(1/N) sum_n log softmax(z_n)[y_n]: the mean over the batch of the negative log-probability that the
+    softmax of the logits gives the true class (chapter 4). Equal to ``nn.CrossEntropyLoss()``.
+
+    Shapes: prediction z (batch, C) logits; target (batch,) integer labels in [0, C) or (batch, C) one-hot.
+    dL/dz = (softmax(z) - onehot(y)) / N. The log-softmax is computed as ``z - max z - log sum exp(z - max z)``
+    (log-sum-exp): no exp overflows, no log(0), so logits of +-1e3 give finite numbers without the book's
+    clipping of probabilities.
+    """
+
+    def _check(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+        if prediction.ndim != 2:
+            raise ValueError(f"SoftmaxCrossEntropy: expected 2-D (batch, classes) logits, got {prediction.ndim}-D "
+                             f"shape {prediction.shape}")
+        return class_labels("SoftmaxCrossEntropy target", target, prediction.shape[1], prediction.shape[0])
+
+    def _output(self) -> float:
+        z = self.prediction
+        shifted = z - z.max(axis=1, keepdims=True)  # the largest logit becomes 0: exp() stays in (0, 1]
+        self.log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        rows = np.arange(len(z))
+        return -self.log_p[rows, self.target].sum() / len(z)
+
+    def _input_grad(self) -> np.ndarray:
+        grad = np.exp(self.log_p)  # softmax(z)
+        grad[np.arange(len(grad)), self.target] -= 1.0  # minus the one-hot target
+        return grad / len(grad)

@@ -14,8 +14,10 @@ from torch import nn
 
 from dlfs.errors import check_positive_int
 from dlfs.init import draw, init_scale
+from dlfs.training import check_dropout
 from torch_impl.activations import make_activation
 from torch_impl.base import TorchLayer, copy_
+from torch_impl.dropout import Dropout
 
 
 class Dense(TorchLayer):
@@ -23,7 +25,8 @@ class Dense(TorchLayer):
 
     ``activation`` is an instance (``Tanh()``), a name (``"tanh"``) or None (Linear). ``weight_init`` is
     ``"standard"`` (N(0, 1), the book's) or ``"glorot"``. ``dropout`` is the drop probability p of inverted
-    dropout applied to this layer's output in training.
+    dropout applied to this layer's output (after the activation) in training; its keep-masks come from a
+    child of the layer's NumPy stream (see ``Dropout``), the same in both backends.
     """
 
     param_names = ("W", "B")
@@ -39,7 +42,7 @@ class Dense(TorchLayer):
         self.activation = make_activation(activation)
         init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
         self.weight_init = weight_init
-        self.dropout = float(dropout)
+        self.dropout = check_dropout(f"{self!r} dropout", dropout)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 2:
@@ -59,7 +62,10 @@ class Dense(TorchLayer):
         with torch.no_grad():
             copy_(self.linear.weight, W.T)
             copy_(self.linear.bias, B[0])
-        self.module = nn.Sequential(self.linear, self.activation.module)
+        modules = [self.linear, self.activation.module]
+        if self.dropout > 0:  # its mask stream is spawned after the weights are drawn, as in scratch.Dense
+            modules.append(Dropout(self.dropout, rng=self.rng.spawn(1)[0]).module)
+        self.module = nn.Sequential(*modules)
 
     def _canonical(self) -> dict[str, torch.Tensor]:
         return {"W": self.linear.weight.T, "B": self.linear.bias[None, :]}

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from dlfs.errors import check_array
+from dlfs.metrics import class_labels
 from torch_impl.base import to_numpy, to_tensor
 
 
@@ -52,3 +54,26 @@ class MeanSquaredError(Loss):
 
     def criterion(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(prediction, target, reduction="sum") / prediction.shape[0]
+
+
+class SoftmaxCrossEntropy(Loss):
+    """L = -(1/N) sum_n log softmax(z_n)[y_n]: ``nn.CrossEntropyLoss()`` (mean over the batch; it applies
+    ``log_softmax`` itself, so the network ends in a Linear layer and its outputs are logits).
+
+    Shapes: prediction z (batch, C) logits; target (batch,) integer labels in [0, C) or (batch, C) one-hot.
+    Targets are validated as in the scratch backend and handed to the criterion as int64 class indices, the
+    form ``CrossEntropyLoss`` is built for (one-hot rows become their argmax).
+    """
+
+    def __init__(self) -> None:
+        self.cross_entropy = nn.CrossEntropyLoss()
+
+    def _target(self, prediction: torch.Tensor, target: np.ndarray) -> torch.Tensor:
+        if prediction.ndim != 2:
+            raise ValueError(f"SoftmaxCrossEntropy: expected 2-D (batch, classes) logits, got {prediction.ndim}-D "
+                             f"shape {tuple(prediction.shape)}")
+        labels = class_labels("SoftmaxCrossEntropy target", target, prediction.shape[1], prediction.shape[0])
+        return torch.from_numpy(labels)
+
+    def criterion(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.cross_entropy(prediction, target)
