@@ -1,0 +1,61 @@
+"""LSTM forward + backward, float32: batch 32, 25 time steps, 65 inputs (Tiny Shakespeare's vocabulary), hidden 256.
+
+scratch: ``LSTMLayer.forward(x)`` then ``backward(g)`` (backpropagation through time written by hand, one fused
+matmul per step each way). torch: the same layer's ``nn.LSTM(batch_first=True)`` on tensors, ``out.backward(g)``
+with x requiring a gradient, so both compute the output, dL/dx and every weight gradient for the same random
+upstream gradient. On CPU, PyTorch runs ``nn.LSTM`` as oneDNN's fused RNN kernel (``mkldnn_rnn_layer`` forward
+and backward), not as separate ops.
+
+Work: the forward's matmuls are 2 * batch * time * 4H * (V + H) FLOP (input and recurrent projections); the
+backward has twice that (weight gradients and input/state gradients): 3x in all. Elementwise work is not counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+import dlfs
+from benchmarks.common import row, time_pair
+
+TARGET = 1.5
+
+
+def bench_lstm(name: str, batch: int, steps: int, vocab: int, hidden: int, repeats: int) -> dict[str, Any]:
+    S, T = dlfs.backend("scratch"), dlfs.backend("torch")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, steps, vocab), dtype=np.float32)
+    g = rng.standard_normal((batch, steps, hidden), dtype=np.float32)
+    s_layer, t_layer = S.LSTMLayer(hidden), T.LSTMLayer(hidden)
+    s_layer.forward(x)
+    t_layer.forward(x)
+    t_layer.load_state_dict(s_layer.state_dict())
+    module = t_layer.module  # SequenceOutput(nn.LSTM): the output sequence
+    xt, gt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(g)
+
+    def scratch_step() -> None:
+        s_layer.forward(x)
+        s_layer.backward(g)
+
+    def torch_step() -> None:
+        module.zero_grad(set_to_none=True)
+        xt.grad = None
+        module(xt).backward(gt)
+
+    s, t = time_pair(scratch_step, torch_step, repeats, warmup=3)
+    gflop = 3 * 2.0 * batch * steps * 4 * hidden * (vocab + hidden) / 1e9
+    return row(name, s, t, gflop, TARGET)
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    if quick:
+        return [bench_lstm("lstm fwd+bwd b4 t5 v7 h8 (quick)", 4, 5, 7, 8, 3)]
+    return [bench_lstm("lstm fwd+bwd b32 t25 v65 h256", 32, 25, 65, 256, 60)]
+
+
+if __name__ == "__main__":
+    from benchmarks.common import format_rows, matmul_peak
+
+    print(format_rows(run(False), matmul_peak()))

@@ -1,0 +1,285 @@
+"""A next-character model on Tiny Shakespeare (chapter 6): an RNN, GRU or LSTM layer and a time-distributed
+dense layer, trained in NumPy and in PyTorch from identical weights on identical batches.
+
+    python -m experiments.char_lstm --backend both --cell lstm --hidden 256 --steps 1500 --out runs/char-lstm
+
+The vocabulary is the text's characters in sorted order. Inputs are one-hot windows of ``--seq-len`` (25)
+characters and the targets the same windows shifted by one; the hidden state starts at zero for every window.
+Losses are softmax cross-entropy in nats per character, the mean over batch and time, so the two backends (and
+runs of different batch sizes) compare directly; ln(65) = 4.17 nats is a uniform guess.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import dlfs
+from dlfs.data import load_tiny_shakespeare
+from dlfs.errors import check_positive_int
+from dlfs.io import save_figure
+from dlfs.training import BatchOrder
+from experiments.common import backends, base_parser, finish_run, format_table, prepare_out
+
+CELLS = {"rnn": "RNNLayer", "gru": "GRULayer", "lstm": "LSTMLayer"}
+PROMPT = "ROMEO:\n"
+
+
+# --- text -> arrays -------------------------------------------------------------------------------------------
+def build_vocab(text: str, seq_len: int = 25) -> list[str]:
+    """The characters of ``text`` in sorted order (deterministic: the same text gives the same ids anywhere)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text: expected a str, got {type(text).__name__}")
+    if len(text) < seq_len + 1:
+        raise ValueError(f"text: expected at least seq_len + 1 = {seq_len + 1} characters (one window and its "
+                         f"next character), got {len(text)}")
+    return sorted(set(text))
+
+
+def encode(text: str, vocab: Sequence[str], name: str = "text") -> np.ndarray:
+    """Characters -> int64 ids (positions in ``vocab``); a character outside it is an error naming it."""
+    index = {ch: i for i, ch in enumerate(vocab)}
+    ids = np.empty(len(text), dtype=np.int64)
+    for k, ch in enumerate(text):
+        if ch not in index:
+            raise ValueError(f"{name}: character {ch!r} (U+{ord(ch):04X}) at position {k} is not in the vocabulary "
+                             f"of {len(vocab)} characters the model was trained on")
+        ids[k] = index[ch]
+    return ids
+
+
+def windows(ids: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping windows: inputs (n, seq_len) and targets (n, seq_len), the inputs shifted by one."""
+    n = (len(ids) - 1) // seq_len
+    if n < 1:
+        raise ValueError(f"ids: expected at least seq_len + 1 = {seq_len + 1} characters, got {len(ids)}")
+    return ids[:n * seq_len].reshape(n, seq_len), ids[1:n * seq_len + 1].reshape(n, seq_len)
+
+
+def one_hot(ids: np.ndarray, vocab_size: int, dtype: str) -> np.ndarray:
+    """(batch, time) ids -> (batch, time, vocab_size) one-hot inputs."""
+    return np.eye(vocab_size, dtype=dtype)[ids]
+
+
+# --- the model and one training step per backend ----------------------------------------------------------------
+def build(B: Any, cell: str, hidden: int, vocab_size: int, seed: int, dtype: str) -> Any:
+    """``cell`` layer of ``hidden`` units -> time-distributed dense to ``vocab_size`` logits, softmax CE."""
+    layers = [getattr(B, CELLS[cell])(hidden), B.RNNLinear(vocab_size)]
+    net = B.NeuralNetwork(layers, B.SoftmaxCrossEntropy(), seed=seed, dtype=dtype)
+    net.forward(np.zeros((1, 1, vocab_size), dtype=dtype), training=False)  # draws the initial weights
+    return net
+
+
+def scratch_step(net: Any, opt: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """Forward, mean cross-entropy over (batch, time), backward, clip and update, in NumPy."""
+    logits = net.forward(x, training=True)
+    V = logits.shape[-1]
+    loss = net.loss.forward(logits.reshape(-1, V), y.reshape(-1))
+    net.backward(net.loss.backward().reshape(logits.shape))
+    opt.step()
+    return loss
+
+
+def torch_step(net: Any, opt: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """The idiomatic PyTorch step on the network's ``nn.Sequential``: zero_grad, loss, backward, step (the
+    optimiser clips the gradients in a step pre-hook)."""
+    import torch
+
+    module = net.module
+    module.train()
+    module.zero_grad(set_to_none=True)
+    logits = module(torch.from_numpy(x))
+    loss = net.loss.criterion(logits.reshape(-1, logits.shape[-1]), torch.from_numpy(y.reshape(-1)))
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
+def evaluate(net: Any, X: np.ndarray, Y: np.ndarray, vocab_size: int, dtype: str, batch: int = 256) -> float:
+    """Mean cross-entropy in nats per character over the windows (X, Y) (inference mode)."""
+    total = 0.0
+    for s in range(0, len(X), batch):
+        logits = net.forward(one_hot(X[s:s + batch], vocab_size, dtype), training=False).astype(np.float64)
+        z = logits - logits.max(axis=-1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        total -= np.take_along_axis(log_p, Y[s:s + batch, :, None], axis=-1).sum()
+    return float(total / Y.size)
+
+
+def sample(net: Any, vocab: Sequence[str], prompt: str, length: int, seed: int, temperature: float = 1.0,
+           context: int = 25) -> str:
+    """Continue ``prompt`` by ``length`` characters drawn from the model's softmax (``temperature`` scales the
+    logits). Each prediction sees the last ``context`` characters from a zero state, as in training, and the
+    draws come from ``np.random.default_rng(seed)``, so a fixed seed gives the same text in both backends
+    wherever their probabilities agree."""
+    if not prompt:
+        raise ValueError("prompt: expected at least one character to start from, got an empty string")
+    check_positive_int("length", length)
+    if not temperature > 0:
+        raise ValueError(f"temperature: expected a positive number, got {temperature}")
+    ids = list(encode(prompt, vocab, "prompt"))
+    rng = np.random.default_rng(seed)
+    V = len(vocab)
+    for _ in range(length):
+        x = one_hot(np.array([ids[-context:]]), V, net.dtype)
+        z = net.forward(x, training=False)[0, -1].astype(np.float64) / temperature
+        p = np.exp(z - z.max())
+        ids.append(int(rng.choice(V, p=p / p.sum())))
+    return "".join(vocab[i] for i in ids)
+
+
+# --- the experiment --------------------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = base_parser("char_lstm", __doc__.splitlines()[0], datasets=("tinyshakespeare",), epochs=10)
+    parser.add_argument("--cell", choices=sorted(CELLS), default="lstm", help="recurrent layer")
+    parser.add_argument("--hidden", type=int, default=256, help="hidden size")
+    parser.add_argument("--steps", type=int, default=1500,
+                        help="training steps (batches); training stops at --steps or after --epochs passes over "
+                             "the training text, whichever comes first")
+    parser.add_argument("--seq-len", type=int, default=25, help="characters per training window")
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per batch")
+    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    parser.add_argument("--clip-norm", type=float, default=5.0, help="clip the gradient's global 2-norm to this")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="float64 makes the two backends' curves agree to ~1e-12")
+    parser.add_argument("--eval-every", type=int, default=100, help="steps between validation evaluations")
+    parser.add_argument("--val-windows", type=int, default=1024,
+                        help="validation windows evaluated (from the last 10%% of the text)")
+    parser.add_argument("--max-chars", type=int, default=None, help="use only the first N characters (quick runs)")
+    parser.add_argument("--text", default=None, help="train on this UTF-8 text file instead of Tiny Shakespeare")
+    parser.add_argument("--prompt", default=PROMPT, help="the text the samples continue")
+    parser.add_argument("--sample-len", type=int, default=300, help="characters generated per sample")
+    parser.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="limit NumPy's BLAS and torch to this many threads (default: the libraries' own; 1 is "
+                             "faster for both on a machine that other jobs keep busy)")
+    args = parser.parse_args(argv)
+    for name in ("hidden", "steps", "seq_len", "batch_size", "eval_every", "val_windows", "sample_len"):
+        check_positive_int(f"--{name.replace('_', '-')}", getattr(args, name))
+    out = prepare_out(args.out, "char_lstm", args.overwrite)
+    if args.threads is None:
+        return run(args, out)
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(check_positive_int("--threads", args.threads))
+    try:
+        with threadpool_limits(args.threads):  # NumPy's BLAS
+            return run(args, out)
+    finally:
+        torch.set_num_threads(torch_threads)  # main() may run inside a test process: leave it as found
+
+
+def run(args: Any, out: Any) -> dict[str, Any]:
+    """The experiment proper, for parsed ``args`` and the output directory ``out``."""
+    if args.text is not None:
+        with open(args.text, encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = load_tiny_shakespeare(args.data_dir)
+    if args.max_chars is not None:
+        text = text[:check_positive_int("--max-chars", args.max_chars)]
+    vocab = build_vocab(text, args.seq_len)
+    V = len(vocab)
+    if not args.prompt:
+        raise ValueError("--prompt: expected at least one character to start the samples from, got an empty string")
+    encode(args.prompt, vocab, "--prompt")  # fail now, not after training
+    ids = encode(text, vocab)
+    split = int(0.9 * len(ids))
+    X_train, Y_train = windows(ids[:split], args.seq_len)
+    X_val, Y_val = windows(ids[split:], args.seq_len)
+    X_val, Y_val = X_val[:args.val_windows], Y_val[:args.val_windows]
+    batch = min(args.batch_size, len(X_train))
+    steps = min(args.steps, args.epochs * -(-len(X_train) // batch))
+    print(f"{len(text):,} characters, vocabulary {V}, {len(X_train):,} training windows of {args.seq_len}, "
+          f"{len(X_val):,} validation windows; {steps} steps of batch {batch}")
+
+    from tqdm.auto import tqdm
+
+    metrics: dict[str, Any] = {"vocab_size": V, "vocab": "".join(vocab), "n_chars": len(text), "steps": steps,
+                               "seq_len": args.seq_len, "batch_size": batch, "cell": args.cell,
+                               "hidden": args.hidden, "dtype": args.dtype}
+    initial: dict[str, dict[str, np.ndarray]] = {}
+    for name in backends(args.backend):
+        B = dlfs.backend(name)
+        net = build(B, args.cell, args.hidden, V, args.seed, args.dtype)
+        initial[name] = net.state_dict()
+        opt = B.Adam(lr=args.lr, clip_norm=args.clip_norm)
+        opt.bind(net)
+        step_fn = scratch_step if name == "scratch" else torch_step
+        order = BatchOrder(len(X_train), batch, args.seed)  # the same batches in the same order for both
+        train_loss, val_steps, val_loss = [], [], []
+        bar = tqdm(total=steps, desc=f"{name} {args.cell}", disable=args.no_progress)
+        t0, step = time.perf_counter(), 0
+        while step < steps:
+            for idx in order:
+                loss = step_fn(net, opt, one_hot(X_train[idx], V, args.dtype), Y_train[idx])
+                train_loss.append(loss)
+                step += 1
+                bar.update(1)
+                if step % args.eval_every == 0 or step == steps:
+                    val_steps.append(step)
+                    val_loss.append(evaluate(net, X_val, Y_val, V, args.dtype))
+                    bar.set_postfix(train=f"{np.mean(train_loss[-args.eval_every:]):.3f}", val=f"{val_loss[-1]:.3f}")
+                if step == steps:
+                    break
+        bar.close()
+        seconds = time.perf_counter() - t0
+        text_out = sample(net, vocab, args.prompt, args.sample_len, args.seed, args.temperature, args.seq_len)
+        metrics[name] = {"train_loss": train_loss, "val_steps": val_steps, "val_loss": val_loss,
+                         "final_val_loss": val_loss[-1], "best_val_loss": min(val_loss), "seconds": seconds,
+                         "ms_per_step": 1e3 * seconds / steps, "sample": text_out}
+
+    if args.backend == "both":
+        same_init = all(np.array_equal(initial["scratch"][k], initial["torch"][k]) for k in initial["scratch"])
+        diff = np.abs(np.array(metrics["scratch"]["val_loss"]) - np.array(metrics["torch"]["val_loss"]))
+        tdiff = np.abs(np.array(metrics["scratch"]["train_loss"]) - np.array(metrics["torch"]["train_loss"]))
+        metrics["identical_initial_weights"] = same_init
+        metrics["max_val_loss_difference"] = float(diff.max())
+        metrics["max_train_loss_difference"] = float(tdiff.max())
+        metrics["identical_samples"] = metrics["scratch"]["sample"] == metrics["torch"]["sample"]
+
+    names = backends(args.backend)
+    print(f"\nValidation loss (nats/char) every {args.eval_every} steps:")
+    curve_rows = [[s, *[metrics[n]["val_loss"][k] for n in names]]
+                  for k, s in enumerate(metrics[names[0]]["val_steps"])]
+    print(format_table(["step", *names], curve_rows))
+    headers = ["backend", "cell", "hidden", "steps", "train loss (last 100)", "val loss", "best val", "seconds",
+               "ms/step"]
+    rows = [[n, args.cell, args.hidden, steps, float(np.mean(metrics[n]["train_loss"][-100:])),
+             metrics[n]["final_val_loss"], metrics[n]["best_val_loss"], round(metrics[n]["seconds"], 1),
+             round(metrics[n]["ms_per_step"], 2)] for n in names]
+    print()
+    print(format_table(headers, rows))
+    if args.backend == "both":
+        print(f"identical initial weights: {metrics['identical_initial_weights']}; max |scratch - torch| "
+              f"train loss {metrics['max_train_loss_difference']:.2e}, val loss "
+              f"{metrics['max_val_loss_difference']:.2e}; identical samples: {metrics['identical_samples']}")
+    for n in names:
+        print(f"\n--- {n} sample (seed {args.seed}, temperature {args.temperature}) ---\n{metrics[n]['sample']}")
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for n, style in zip(names, ("-", "--")):
+        tl = np.array(metrics[n]["train_loss"])
+        k = min(50, len(tl))
+        smooth = np.convolve(tl, np.ones(k) / k, mode="valid")
+        ax.plot(np.arange(k, len(tl) + 1), smooth, style, alpha=0.6, label=f"{n} train (mean of {k})")
+        ax.plot(metrics[n]["val_steps"], metrics[n]["val_loss"], style, marker="o", ms=3, label=f"{n} validation")
+    ax.axhline(2.0, color="grey", lw=0.8, ls=":")
+    ax.set(xlabel="step", ylabel="cross-entropy (nats / character)",
+           title=f"{args.cell.upper()} {args.hidden} on Tiny Shakespeare, seq {args.seq_len}, batch {batch}")
+    ax.legend()
+    png = save_figure(fig, out / "loss_curve.png")
+    plt.close(fig)
+    finish_run(out, "char_lstm", args, metrics, headers, rows, [png], title=f"dlfs char {args.cell}")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
