@@ -51,13 +51,25 @@ class Operation:
 
 
 class ParamOperation(Operation):
-    """An Operation with a parameter ``param``; ``backward`` also fills ``param_grad``."""
+    """An Operation with a parameter ``param``; ``backward`` also fills ``param_grad``.
+
+    ``needs_input_grad = False`` skips dL/d(input) (``backward`` returns None): ``NeuralNetwork.train_batch`` sets
+    it on the network's first operation, whose input is the data (PyTorch does not compute that gradient either).
+    """
+
+    needs_input_grad = True
 
     def __init__(self, param: np.ndarray) -> None:
         self.param = param
 
-    def backward(self, output_grad: np.ndarray) -> np.ndarray:
-        input_grad = super().backward(output_grad)
+    def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
+        if self.needs_input_grad:
+            input_grad = super().backward(output_grad)
+        else:
+            if output_grad.shape != self.output.shape:
+                raise ValueError(f"{type(self).__name__}.backward: expected a gradient of shape {self.output.shape} "
+                                 f"(the output's), got {output_grad.shape}")
+            input_grad = self.input_grad = None
         self.param_grad = self._param_grad(output_grad)
         return input_grad
 

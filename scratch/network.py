@@ -8,7 +8,7 @@ import numpy as np
 
 from dlfs.errors import check_array, check_dtype_name
 from dlfs.exchange import check_state
-from scratch.base import Layer
+from scratch.base import Layer, ParamOperation
 from scratch.losses import Loss
 
 
@@ -49,10 +49,22 @@ class NeuralNetwork:
         return g
 
     def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
-        """Forward, loss, backward; returns the loss."""
+        """Forward, loss, backward; returns the loss.
+
+        Training needs no dL/dx_batch, so the first operation skips it when it can (as PyTorch, whose input
+        tensor does not require grad): a quarter of a dense network's backward, the col2im of a first Conv2D.
+        """
         prediction = self.forward(x_batch, training=True)
         loss = self.loss.forward(prediction, y_batch)
-        self.backward(self.loss.backward())
+        ops = getattr(self.layers[0], "operations", None)
+        first = ops[0] if ops and isinstance(ops[0], ParamOperation) else None
+        if first is not None:
+            first.needs_input_grad = False
+        try:
+            self.backward(self.loss.backward())
+        finally:
+            if first is not None:
+                first.needs_input_grad = True
         return loss
 
     def params(self) -> list[np.ndarray]:

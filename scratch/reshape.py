@@ -1,0 +1,86 @@
+"""Flatten and Reshape (chapter 5; Reshape for the autoencoder's decoder, chapter 7): pure bookkeeping.
+
+A reshape moves no numbers, so its backward is the inverse reshape of the gradient. The batch axis is never
+touched: Flatten maps (N, d1, d2, ...) to (N, d1*d2*...), Reshape(shape) maps (N, ...) to (N, *shape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dlfs.errors import check_positive_int
+from dlfs.windows import check_reshape
+from scratch.base import Layer, Operation
+
+__all__ = ["Flatten", "Reshape"]
+
+
+class FlattenOperation(Operation):
+    """(N, d1, d2, ...) -> (N, d1*d2*...);  dL/dx = g reshaped back to (N, d1, d2, ...)."""
+
+    def _output(self) -> np.ndarray:
+        return self.input_.reshape(self.input_.shape[0], -1)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad.reshape(self.input_.shape)
+
+
+class ReshapeOperation(Operation):
+    """(N, ...) -> (N, *shape);  dL/dx = g reshaped back to the input's shape."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def _output(self) -> np.ndarray:
+        return self.input_.reshape(self.input_.shape[0], *self.shape)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad.reshape(self.input_.shape)
+
+
+class ParameterFreeLayer(Layer):
+    """A layer without parameters made of one operation (exists before its first input); pooling uses it too."""
+
+    def __init__(self, operation: Operation) -> None:
+        super().__init__(0)
+        self.operations = [operation]
+        self.first = False
+
+    def _require_built(self, what: str) -> None:
+        """No parameters: the (empty) state dict exists before the first input."""
+
+
+class Flatten(ParameterFreeLayer):
+    """Flattens every sample: input (N, d1, d2, ...) -> output (N, d1*d2*...), e.g. conv maps to a Dense input."""
+
+    def __init__(self) -> None:
+        super().__init__(FlattenOperation())
+
+    def _check_input(self, input_: np.ndarray) -> None:
+        check_reshape(repr(self), input_.shape, (int(np.prod(input_.shape[1:])),))
+
+    def __repr__(self) -> str:
+        return "Flatten()"
+
+
+class Reshape(ParameterFreeLayer):
+    """Reshapes every sample to ``shape``: input (N, ...) -> output (N, *shape); the per-sample sizes must match.
+
+    ``Reshape((16, 7, 7))`` turns a Dense layer's (N, 784) output into (N, 16, 7, 7) feature maps.
+    """
+
+    def __init__(self, shape: int | Sequence[int]) -> None:
+        if isinstance(shape, int | np.integer):
+            shape = (shape,)
+        self.shape = tuple(check_positive_int(f"Reshape shape[{i}]", s) for i, s in enumerate(shape))
+        if not self.shape:
+            raise ValueError("Reshape shape: expected at least one dimension, got ()")
+        super().__init__(ReshapeOperation(self.shape))
+
+    def _check_input(self, input_: np.ndarray) -> None:
+        check_reshape(repr(self), input_.shape, self.shape)
+
+    def __repr__(self) -> str:
+        return f"Reshape({self.shape})"

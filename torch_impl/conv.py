@@ -1,0 +1,125 @@
+"""The 2-D convolution layer: ``nn.Conv2d`` followed by the activation's module (and ``nn.Flatten``, dropout).
+
+Layouts: canonical W is (C, O, kh, kw) (the book's: in, out, k, k) = ``conv.weight.permute(1, 0, 2, 3)``
+(``nn.Conv2d.weight`` is (O, C, kh, kw)); canonical B is (1, O, 1, 1) = ``conv.bias.reshape(1, O, 1, 1)``.
+``padding="same"`` follows PyTorch's definition (see ``dlfs/windows.py``): for an even kernel one more zero
+on the bottom/right, applied by an ``nn.ZeroPad2d`` before the convolution (a test checks it against
+``F.conv2d(padding="same")``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlfs.errors import check_positive_int
+from dlfs.init import draw, init_scale
+from dlfs.training import check_dropout
+from dlfs.windows import check_image, output_hw, pair, resolve_padding
+from torch_impl.activations import make_activation
+from torch_impl.base import TorchLayer, copy_
+from torch_impl.dropout import Dropout
+
+__all__ = ["Conv2D"]
+
+
+class Conv2D(TorchLayer):
+    """A 2-D convolution layer of ``out_channels`` filters: ``dropout(flatten(activation(conv(x, W) + B)))``.
+
+    ``kernel_size`` and ``stride`` are an int or a pair (height, width). ``padding`` is ``"same"`` (the output
+    keeps the input's size; needs stride 1; an even kernel pads one more zero bottom/right, as PyTorch),
+    ``"valid"`` (no padding) or an int number of zeros on every side. ``bias=False`` is the book's layer (no B).
+    ``activation`` is an instance, a name or None (Linear); ``weight_init`` is ``"standard"`` (N(0, 1), the
+    book's) or ``"glorot"`` (fans C*kh*kw and O*kh*kw, as ``torch.nn.init``). ``dropout`` is the drop
+    probability of inverted dropout after the activation; ``flatten=True`` reshapes the output to
+    (N, O*Ho*Wo) for a following Dense layer, as the book's layer does.
+
+    Parameters: W (C, O, kh, kw), B (1, O, 1, 1). Input (N, C, H, W) -> output (N, O, Ho, Wo).
+    """
+
+    param_names = ("W", "B")
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: str | int = "same",
+        bias: bool = True,
+        activation: TorchLayer | str | None = None,
+        weight_init: str = "standard",
+        dropout: float = 0.0,
+        flatten: bool = False,
+    ) -> None:
+        super().__init__(check_positive_int("out_channels", out_channels))
+        self.kernel_size = pair("kernel_size", kernel_size)
+        self.stride = pair("stride", stride)
+        self.padding = padding
+        self.pads = resolve_padding(padding, self.kernel_size, self.stride)
+        self.bias = bool(bias)
+        if not self.bias:
+            self.param_names = ("W",)
+        self.activation = make_activation(activation)
+        init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
+        self.weight_init = weight_init
+        self.dropout = check_dropout(f"{self!r} dropout", dropout)
+        self.flatten = bool(flatten)
+        self.in_channels: int | None = None
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        check_image(repr(self), tuple(x.shape))
+        output_hw(repr(self), tuple(x.shape[2:]), self.kernel_size, self.stride, self.pads)
+        if self.in_channels is not None and x.shape[1] != self.in_channels:
+            raise ValueError(f"{self!r}: expected {self.in_channels} input channels (the number it was built for), "
+                             f"got {x.shape[1]} in shape {tuple(x.shape)}")
+
+    def _setup_layer(self, x: torch.Tensor) -> None:
+        C, O, (kh, kw), dtype = x.shape[1], self.neurons, self.kernel_size, str(x.dtype).replace("torch.", "")
+        scale = init_scale(self.weight_init, C * kh * kw, O * kh * kw)
+        # the same draws, in the same order, as scratch.Conv2D: W (C, O, kh, kw) then B (1, O, 1, 1)
+        W = draw(self.rng, (C, O, kh, kw), scale, dtype)
+        B = draw(self.rng, (1, O, 1, 1), scale, dtype) if self.bias else None
+        top, bottom, left, right = self.pads
+        symmetric = top == bottom and left == right
+        # "same" with an even kernel pads asymmetrically: an explicit ZeroPad2d, which is what nn.Conv2d(padding=
+        # "same") does internally (with a warning about the copy); everything else is nn.Conv2d's padding
+        self.conv = nn.Conv2d(C, O, self.kernel_size, stride=self.stride, padding=(top, left) if symmetric else 0,
+                              bias=self.bias, dtype=x.dtype)
+        with torch.no_grad():
+            copy_(self.conv.weight, W.transpose(1, 0, 2, 3))
+            if B is not None:
+                copy_(self.conv.bias, B.reshape(O))
+        modules: list[nn.Module] = [] if symmetric else [nn.ZeroPad2d((left, right, top, bottom))]
+        modules += [self.conv, self.activation.module]
+        if self.flatten:
+            modules.append(nn.Flatten())
+        if self.dropout > 0:  # its mask stream is spawned after the weights are drawn, as in scratch.Conv2D
+            modules.append(Dropout(self.dropout, rng=self.rng.spawn(1)[0]).module)
+        self.module = nn.Sequential(*modules)
+        self.in_channels = C
+
+    def _canonical(self) -> dict[str, torch.Tensor]:
+        out = {"W": self.conv.weight.permute(1, 0, 2, 3)}
+        if self.bias:
+            out["B"] = self.conv.bias.reshape(1, -1, 1, 1)
+        return out
+
+    def _load_canonical(self, state: Mapping[str, np.ndarray]) -> None:
+        copy_(self.conv.weight, np.asarray(state["W"]).transpose(1, 0, 2, 3))
+        if self.bias:
+            copy_(self.conv.bias, np.asarray(state["B"]).reshape(-1))
+
+    def _canonical_grads(self) -> dict[str, torch.Tensor | None]:
+        w = self.conv.weight.grad
+        out = {"W": None if w is None else w.permute(1, 0, 2, 3)}
+        if self.bias:
+            b = self.conv.bias.grad
+            out["B"] = None if b is None else b.reshape(1, -1, 1, 1)
+        return out
+
+    def __repr__(self) -> str:
+        k = self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size
+        return f"{type(self).__name__}({self.neurons}, kernel_size={k})"
