@@ -15,6 +15,23 @@ import numpy as np
 import torch
 
 from dlfs.errors import check_array, check_dtype_name, check_positive_int, describe
+from dlfs.tsne_common import (
+    BINARY_SEARCH_STEPS,
+    EMPTY_ROW_SUM,
+    EXPLORATION_ITERS,
+    GAIN_DECAY,
+    GAIN_INCREASE,
+    INIT_SCALE,
+    MACHINE_EPSILON,
+    MIN_GAIN,
+    MOMENTUM_EXPLORATION,
+    MOMENTUM_FINAL,
+    PERPLEXITY_TOLERANCE,
+)
+from dlfs.tsne_common import check_distances as _check_distances
+from dlfs.tsne_common import check_perplexity as _check_perplexity
+from dlfs.tsne_common import check_points as _check_points
+from dlfs.tsne_common import check_positive as _check_positive
 from torch_impl.base import TORCH_DTYPES, to_numpy, to_tensor
 
 __all__ = [
@@ -25,54 +42,6 @@ __all__ = [
     "kl_divergence",
     "TSNE",
 ]
-
-MACHINE_EPSILON = float(np.finfo(np.float64).eps)  # floor on p_ij (i != j), as sklearn: log p_ij is finite
-PERPLEXITY_TOLERANCE = 1e-5  # |H(P_i) - log(perplexity)| in nats at which the binary search stops (sklearn's)
-BINARY_SEARCH_STEPS = 100  # sklearn's cap; a row that has not converged keeps its last probabilities
-EMPTY_ROW_SUM = 1e-8  # when every exp(-beta D_ij) underflows, sklearn divides by this instead of 0
-EXPLORATION_ITERS = 250  # iterations with early exaggeration and momentum 0.5; then momentum 0.8
-MOMENTUM_EXPLORATION, MOMENTUM_FINAL = 0.5, 0.8
-GAIN_INCREASE, GAIN_DECAY, MIN_GAIN = 0.2, 0.8, 0.01  # delta-bar-delta (Jacobs, 1988), sklearn's constants
-INIT_SCALE = 1e-4  # the initial embedding is INIT_SCALE * N(0, 1), as in the paper
-
-
-# --- validation (the same checks and messages as scratch) ----------------------------------------------
-def _check_perplexity(perplexity: Any, n_points: int) -> float:
-    """A perplexity is an effective number of neighbours: it must lie in (0, n - 1], since a uniform
-    distribution over the n - 1 other points has the largest possible perplexity, n - 1."""
-    if isinstance(perplexity, bool) or not isinstance(perplexity, int | float | np.integer | np.floating):
-        raise TypeError(f"perplexity: expected a number, got {describe(perplexity)}")
-    if not (np.isfinite(perplexity) and 0 < perplexity <= n_points - 1):
-        raise ValueError(f"perplexity: expected a value in (0, n - 1] = (0, {n_points - 1}] for n = {n_points} "
-                         f"points (n - 1 is the perplexity of a uniform distribution over the other points), "
-                         f"got {perplexity}")
-    return float(perplexity)
-
-
-def _check_points(name: str, X: Any) -> np.ndarray:
-    """``X`` (n, d) with n >= 2 finite rows: t-SNE needs at least one neighbour per point."""
-    X = check_array(name, X, ndim=2)
-    if X.shape[0] < 2:
-        raise ValueError(f"{name}: t-SNE needs at least 2 points (rows), got {X.shape[0]} in shape {X.shape}")
-    return X
-
-
-def _check_distances(distances_sq: Any) -> np.ndarray:
-    D = _check_points("distances_sq", distances_sq)
-    if D.shape[0] != D.shape[1]:
-        raise ValueError(f"distances_sq: expected a square (n, n) matrix of squared distances, got shape {D.shape}")
-    if (D < 0).any():
-        raise ValueError(f"distances_sq: expected non-negative squared distances, got minimum {D.min()}")
-    return D
-
-
-def _check_positive(name: str, value: Any, minimum: float = 0.0, inclusive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name}: expected a number, got {describe(value)}")
-    ok = value >= minimum if inclusive else value > minimum
-    if not (np.isfinite(value) and ok):
-        raise ValueError(f"{name}: expected a finite number {'>=' if inclusive else '>'} {minimum}, got {value}")
-    return float(value)
 
 
 def _float_tensor(x: np.ndarray) -> torch.Tensor:
