@@ -1,16 +1,20 @@
-"""What both Trainers share: the seeded batch order, the learning-rate schedule, argument checks and the
-training history. The loops themselves live in each backend (``scratch/trainer.py``, ``torch_impl/trainer.py``).
+"""What both Trainers share: the seeded batch order, the learning-rate schedule, the dropout keep-masks,
+early stopping, argument checks and the training history. The loops themselves live in each backend
+(``scratch/trainer.py``, ``torch_impl/trainer.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from dlfs.errors import check_array, check_choice, check_positive_int, check_same_length
+from dlfs.errors import check_array, check_choice, check_positive_int, check_probability, check_same_length
+
+logger = logging.getLogger("dlfs")
 
 DECAY_TYPES = ("linear", "exponential")
 
@@ -41,6 +45,9 @@ class BatchOrder:
 
 def check_decay(lr: float, final_lr: float | None, decay_type: str | None) -> None:
     """Validate an optimiser's learning rate and decay arguments (shared by both backends)."""
+    for name, v in (("lr", lr), ("final_lr", final_lr)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating)):
+            raise TypeError(f"{name}: expected a number, got {type(v).__name__} {v!r}")
     if not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr: expected a positive finite learning rate, got {lr}")
     if decay_type is None:
@@ -51,7 +58,13 @@ def check_decay(lr: float, final_lr: float | None, decay_type: str | None) -> No
     if final_lr is None:
         raise ValueError(f"decay_type={decay_type!r} needs final_lr (the learning rate of the last epoch)")
     if not (0 < final_lr <= lr):
-        raise ValueError(f"final_lr: expected 0 < final_lr <= lr={lr} for decay_type={decay_type!r}, got {final_lr}")
+        raise ValueError(f"final_lr: expected 0 < final_lr <= lr={lr} for decay_type={decay_type!r} (decay lowers the "
+                         f"learning rate from lr to final_lr), got {final_lr}")
+
+
+def check_momentum(momentum: Any) -> float:
+    """``momentum`` must lie in [0, 1): at 1 the velocity never forgets, above it grows without bound."""
+    return check_probability("SGDMomentum momentum", momentum)
 
 
 def lr_schedule(lr: float, final_lr: float | None, decay_type: str | None, epochs: int) -> np.ndarray:
@@ -81,6 +94,7 @@ def check_fit_args(
     epochs: int,
     eval_every: int,
     batch_size: int,
+    early_stopping: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Validate ``Trainer.fit``'s arguments; return the arrays as NumPy."""
     X_train = check_array("X_train", X_train, ndim=None)
@@ -101,9 +115,16 @@ def check_fit_args(
     check_positive_int("epochs", epochs)
     check_positive_int("eval_every", eval_every)
     check_positive_int("batch_size", batch_size, maximum=len(X_train), max_name="number of training samples")
-    # one sample through the network and the loss: a wrong input width or target shape fails here, clearly,
-    # before any training (and in the torch backend this builds the parameters the optimiser needs)
-    net.loss.forward(net.forward(X_train[:1], training=False), y_train[:1])
+    if early_stopping and X_test is None:
+        raise ValueError("early_stopping=True needs X_test and y_test: the validation loss decides when to stop")
+    # one sample through the network: a wrong input width fails here, clearly, before any training (and in the
+    # torch backend this builds the parameters the optimiser needs). Then every target goes through the loss
+    # against that prediction repeated (a broadcast view, no copy of the network's work), so a bad label in
+    # row 59,999 or in y_test fails now, not at epoch 7.
+    out = net.forward(X_train[:1], training=False)
+    for y in (y_train, y_test):
+        if y is not None:
+            net.loss.forward(np.broadcast_to(out, (len(y), *out.shape[1:])), y)
     return X_train, y_train, X_test, y_test
 
 
@@ -116,8 +137,123 @@ class History:
     eval_epochs: list[int] = field(default_factory=list)  # 1-based epochs at which X_test was evaluated
     val_loss: list[float] = field(default_factory=list)
     best_epoch: int | None = None  # evaluated epoch with the lowest validation loss
+    best_val_loss: float | None = None
     stopped_epoch: int | None = None  # set when early stopping ended the run
     restored_epoch: int | None = None  # the epoch whose weights the network holds after early stopping
+    # fit(log_grad_norm=True): the global gradient 2-norm (all parameters as one vector, before any clipping),
+    # its mean and its maximum over each epoch's steps
+    grad_norm: list[float] = field(default_factory=list)
+    grad_norm_max: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def finish(self) -> None:
+        """Fill ``best_epoch``/``best_val_loss`` from the evaluations (both Trainers call it at the end)."""
+        if self.val_loss:
+            i = int(np.nanargmin(self.val_loss)) if not np.isnan(self.val_loss).all() else 0
+            self.best_epoch, self.best_val_loss = self.eval_epochs[i], self.val_loss[i]
+
+
+class EarlyStopping:
+    """Stop when the validation loss does not improve on the best evaluated so far; keep the best weights.
+
+    ``check(epoch, val_loss, state_dict)`` is called at every evaluation. An improvement stores a copy of the
+    network's canonical state dict; anything else (a rise, a tie, NaN) returns True, and the Trainer loads
+    ``best_state`` and stops. This is the book's rule (stop at the first evaluation that is not better), with
+    what is restored stated plainly: the weights of the best *evaluated* epoch, named in
+    ``History.restored_epoch`` and in the logged line.
+    """
+
+    def __init__(self) -> None:
+        self.best_loss = float("inf")
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, np.ndarray] | None = None
+
+    def check(self, epoch: int, val_loss: float, state_dict: Callable[[], Mapping[str, np.ndarray]]) -> bool:
+        """Record an evaluation; True when training should stop and ``best_state`` be restored."""
+        if val_loss < self.best_loss:
+            self.best_loss, self.best_epoch = val_loss, epoch
+            self.best_state = {k: np.array(v, copy=True) for k, v in state_dict().items()}
+            return False
+        return self.best_state is not None  # no finite loss yet: nothing to restore, keep going
+
+    def stop(self, history: History, epoch: int, backend: str) -> str:
+        """Record the stop in ``history``; log and return the line that says what happened."""
+        history.stopped_epoch, history.restored_epoch = epoch, self.best_epoch
+        msg = (f"early stopping [{backend}]: validation loss {history.val_loss[-1]:.4f} at epoch {epoch} is not "
+               f"below the best, {self.best_loss:.4f} at epoch {self.best_epoch}; restored the weights of epoch "
+               f"{self.best_epoch}")
+        logger.info(msg)
+        return msg
+
+
+def check_dropout(name: str, p: Any) -> float:
+    """A drop probability must lie in [0, 1); the message says which convention dlfs uses."""
+    try:
+        return check_probability(name, p)
+    except ValueError:
+        raise ValueError(f"{name}: expected a drop probability in [0, 1), got {p} (dlfs's dropout=p drops each unit "
+                         f"with probability p, as PyTorch; the book's keep-probability 0.8 is dropout=0.2)") from None
+
+
+def dropout_mask(rng: np.random.Generator, shape: tuple[int, ...], p: float, dtype: Any) -> np.ndarray:
+    """The inverted-dropout mask: ``1 / (1 - p)`` where a unit is kept (probability 1 - p), 0 where dropped.
+
+    Drawn as ``rng.random(shape) >= p`` (float64 uniforms whatever ``dtype``), so the scratch and the torch
+    backend, holding generators with the same seed, multiply by bitwise identical masks. Shape: ``shape``.
+    """
+    dtype = np.dtype(dtype)
+    keep = rng.random(shape) >= p
+    return np.where(keep, dtype.type(1.0 / (1.0 - p)), dtype.type(0.0))
+
+
+class TrainingDiverged(FloatingPointError):
+    """Training produced a non-finite loss or non-finite weights.
+
+    The message (identical in both backends) names the epoch, the optimiser step (1-based, counted over the whole
+    run) and the first state-dict key whose weights, and the first whose gradients, hold NaN or inf (or, when only
+    the loss has overflowed, where the weights and gradients are largest). ``key`` is the first non-finite key,
+    weights before gradients (a non-finite weight is the cause, its gradients the consequence); None when only the
+    loss is non-finite.
+    """
+
+    def __init__(self, message: str, epoch: int, step: int, key: str | None) -> None:
+        super().__init__(message)
+        self.epoch, self.step, self.key = epoch, step, key
+
+
+def first_nonfinite(state: Mapping[str, np.ndarray]) -> tuple[str, str] | None:
+    """The first key (in network order) whose array holds NaN or inf, and a count of them; None if all finite."""
+    for k, v in state.items():
+        if not np.isfinite(v).all():
+            return k, f"{int(np.isnan(v).sum())} NaN, {int(np.isinf(v).sum())} inf of {v.size}"
+    return None
+
+
+def diverged(epoch: int, step: int, loss: float | None, weights: Mapping[str, np.ndarray],
+             grads: Mapping[str, np.ndarray]) -> TrainingDiverged:
+    """The error both Trainers raise. ``loss`` is the non-finite loss of ``step``, or None when the loss was
+    finite but the update after it was not (found at the end of an epoch). ``weights`` and ``grads`` are the
+    network's canonical ``state_dict()`` and ``grad_dict()``; they are read only now, when training has failed."""
+    bad_w, bad_g = first_nonfinite(weights), first_nonfinite(grads)
+    what = f"the loss is {float(loss)}" if loss is not None else "the update made the weights non-finite"
+    if bad_w or bad_g:
+        where_w = f"{bad_w[0]!r} ({bad_w[1]})" if bad_w else "none"
+        where_g = f"{bad_g[0]!r} ({bad_g[1]})" if bad_g else "none"
+        where = f"first non-finite weights: {where_w}; first non-finite gradients: {where_g}"
+    else:  # the loss overflowed first (a squared error of 1e155): say where the magnitudes have grown
+        (kw, w), (kg, g) = _largest(weights), _largest(grads)
+        where = (f"no weight or gradient is NaN or inf yet: largest |weight| {w:.1e} in {kw!r}, largest |gradient| "
+                 f"{g:.1e} in {kg!r}")
+    msg = (f"training diverged at epoch {epoch}, step {step}: {what}; {where} (lower the learning rate, or clip the "
+           f"gradients with Adam/AdaGrad(clip_norm=...))")
+    key = bad_w[0] if bad_w else (bad_g[0] if bad_g else None)
+    return TrainingDiverged(msg, epoch, step, key)
+
+
+def _largest(state: Mapping[str, np.ndarray]) -> tuple[str, float]:
+    """The key whose array holds the largest magnitude, and that magnitude."""
+    sizes = {k: float(np.abs(v).max()) if v.size else 0.0 for k, v in state.items()}
+    k = max(sizes, key=sizes.__getitem__)
+    return k, sizes[k]

@@ -1,16 +1,32 @@
 """The ``Trainer`` (chapter 3): batches from ``dlfs``'s seeded order, an optimiser step per batch,
-evaluation every ``eval_every`` epochs."""
+evaluation every ``eval_every`` epochs; checkpoints that resume a run exactly (``dlfs.checkpoint``), and a guard
+that stops a diverging run naming the epoch, step and layer that went non-finite."""
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from dlfs.training import BatchOrder, History, check_fit_args
+from dlfs.checkpoint import Checkpointer, check_checkpoint_args, fit_config
+from dlfs.training import BatchOrder, EarlyStopping, History, check_fit_args, diverged
+from scratch.dropout import Dropout
 from scratch.network import NeuralNetwork
 from scratch.optimizers import Optimizer
+
+
+def mask_streams(net: NeuralNetwork) -> list[np.random.Generator]:
+    """The network's dropout mask streams, in layer order (a checkpoint saves their states)."""
+    return [op.mask_rng for layer in net.layers for op in getattr(layer, "operations", [layer])
+            if isinstance(op, Dropout) and op.mask_rng is not None]
+
+
+def global_grad_norm(grads: list[np.ndarray]) -> float:
+    """The 2-norm of all parameter gradients taken as one vector (``clip_grad_norm``'s total norm)."""
+    return math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
 
 
 class Trainer:
@@ -36,31 +52,72 @@ class Trainer:
         seed: int = 1,
         early_stopping: bool = False,
         progress: bool = False,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
+        log_grad_norm: bool = False,
     ) -> History:
         """Train for ``epochs`` epochs of mini-batches of ``batch_size`` in the order ``BatchOrder(seed)`` gives.
 
         Shapes: X_train (n, ...), y_train (n, ...). Every ``eval_every`` epochs (and after the last) the loss
-        on (X_test, y_test) is recorded. Returns the ``History``.
+        on (X_test, y_test) is recorded. With ``early_stopping``, the first evaluation that does not improve on
+        the best so far ends training and the weights of the best evaluated epoch are restored (see
+        ``dlfs.training.EarlyStopping``). Returns the ``History``.
+
+        With ``checkpoint_dir``, everything training depends on (weights, optimiser state, schedule position,
+        batch-order and dropout streams, history, early stopping's best) is saved atomically to
+        ``checkpoint_dir/checkpoint.npz`` every ``checkpoint_every`` epochs and at the end (``dlfs.checkpoint``).
+        ``resume=True``, with the same arguments as the interrupted run, continues from that checkpoint and ends
+        with bit-identical parameters. A non-finite loss, or weights an update made non-finite, raise
+        ``TrainingDiverged`` naming the epoch, step and first non-finite layer. ``log_grad_norm`` records the
+        global gradient norm (mean and max over each epoch's steps) in ``History.grad_norm``/``grad_norm_max``.
         """
         X_train, y_train, X_test, y_test = check_fit_args(
-            self.net, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size)
+            self.net, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, early_stopping)
+        check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)
         X_train = X_train.astype(self.net.dtype, copy=False)
         self.optim.setup_decay(epochs)
         order = BatchOrder(len(X_train), batch_size, seed)
-        history = History()
-        bar: Any = tqdm(range(1, epochs + 1), desc="scratch", disable=not progress, leave=False)
+        history, stopper, start, step = History(), EarlyStopping(), 0, 0
+        saver = Checkpointer(checkpoint_dir, checkpoint_every, "scratch", self.net, self.optim, order,
+                             mask_streams(self.net),
+                             fit_config(X_train, self.net.dtype, epochs, eval_every, batch_size, seed, early_stopping))
+        if resume:
+            ckpt = saver.restore(stopper)
+            start, step, history = ckpt.epoch, ckpt.step, History(**ckpt.history)
+        first = start + 1 if history.stopped_epoch is None else epochs + 1  # an early-stopped run is finished
+        bar: Any = tqdm(range(first, epochs + 1), desc="scratch", disable=not progress, leave=False)
         for epoch in bar:
             history.lr.append(self.optim.lr)
-            losses = []
+            losses, norms = [], []
             for idx in order:
-                losses.append(self.net.train_batch(X_train[idx], y_train[idx]))
+                loss = self.net.train_batch(X_train[idx], y_train[idx])
+                step += 1
+                if not math.isfinite(loss):  # one scalar test per step; the culprit is looked up only on failure
+                    raise diverged(epoch, step, loss, self.net.state_dict(), self.net.grad_dict())
+                if log_grad_norm:
+                    norms.append(global_grad_norm(self.net.param_grads()))
                 self.optim.step()
+                losses.append(loss)
+            if not all(np.isfinite(p).all() for p in self.net.params()):  # the epoch's last update: never save NaN
+                raise diverged(epoch, step, None, self.net.state_dict(), self.net.grad_dict())
             history.train_loss.append(float(np.mean(losses)))
+            if log_grad_norm:
+                history.grad_norm.append(float(np.mean(norms)))
+                history.grad_norm_max.append(max(norms))
             self.optim.end_epoch()
+            stop = False
             if X_test is not None and (epoch % eval_every == 0 or epoch == epochs):
                 history.eval_epochs.append(epoch)
                 history.val_loss.append(self.evaluate(X_test, y_test))
                 bar.set_postfix(val_loss=f"{history.val_loss[-1]:.4f}")
-        if history.val_loss:
-            history.best_epoch = history.eval_epochs[int(np.argmin(history.val_loss))]
+                if early_stopping and stopper.check(epoch, history.val_loss[-1], self.net.state_dict):
+                    self.net.load_state_dict(stopper.best_state)  # the canonical state dict, copied at that epoch
+                    tqdm.write(stopper.stop(history, epoch, "scratch"))
+                    stop = True
+            if saver.due(epoch, last=stop or epoch == epochs):
+                saver.save(epoch, step, history, stopper)
+            if stop:
+                break
+        history.finish()
         return history

@@ -1,8 +1,12 @@
 """The ``Trainer``: an idiomatic PyTorch loop over a ``DataLoader`` whose batch sampler is dlfs's seeded
-``BatchOrder``, so both backends see the same batches in the same order."""
+``BatchOrder``, so both backends see the same batches in the same order; checkpoints that resume a run exactly
+(``dlfs.checkpoint``; the optimiser's state goes through ``torch.optim``'s and the scheduler's ``state_dict``), and
+a guard that stops a diverging run naming the epoch, step and layer that went non-finite."""
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
 
 import numpy as np
@@ -10,10 +14,27 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from dlfs.training import BatchOrder, History, check_fit_args
-from torch_impl.base import to_tensor
+from dlfs.checkpoint import Checkpointer, check_checkpoint_args, fit_config
+from dlfs.training import BatchOrder, EarlyStopping, History, check_fit_args, diverged
+from torch_impl.dropout import MaskedDropout
 from torch_impl.network import NeuralNetwork
 from torch_impl.optimizers import Optimizer
+
+
+def mask_streams(net: NeuralNetwork) -> list[np.random.Generator]:
+    """The network's dropout mask streams, in layer order (a checkpoint saves their states). Each
+    ``MaskedDropout``'s mask source is its ``Dropout`` layer's bound ``_mask``; that layer holds the generator."""
+    owners = [getattr(m.mask_source, "__self__", None) for m in net.module.modules() if isinstance(m, MaskedDropout)]
+    return [o.mask_rng for o in owners if getattr(o, "mask_rng", None) is not None]
+
+
+def global_grad_norm(grads: list[torch.Tensor]) -> float:
+    """The 2-norm of all parameter gradients taken as one vector (``clip_grad_norm_``'s total norm)."""
+    return float(torch.nn.utils.get_total_norm(grads))
+
+
+def _torch_rng() -> dict[str, np.ndarray]:
+    return {"torch_rng_state": torch.get_rng_state().numpy()}
 
 
 class Trainer:
@@ -23,11 +44,11 @@ class Trainer:
         self.net, self.optim = net, optim
         optim.bind(net)
 
-    def _labels(self, y: np.ndarray) -> torch.Tensor:
-        # float targets follow the network's dtype; integer class labels stay int64 (what CrossEntropyLoss takes)
-        if np.issubdtype(y.dtype, np.floating):
-            return to_tensor(y, self.net.torch_dtype)
-        return to_tensor(y.astype(np.int64, copy=False))
+    def _targets(self, y: np.ndarray, out: np.ndarray) -> torch.Tensor:
+        """``y`` as the loss's criterion takes it: int64 class indices for SoftmaxCrossEntropy (one-hot rows
+        become their argmax), the network's float dtype for MSE. ``out`` is one output row, (1, ...)."""
+        shape_like = torch.from_numpy(out).expand(len(y), *out.shape[1:])  # a view: the shape, no copy
+        return self.net.loss._target(shape_like, y)
 
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> float:
         """The loss on (X, y) in inference mode (no dropout)."""
@@ -48,40 +69,85 @@ class Trainer:
         seed: int = 1,
         early_stopping: bool = False,
         progress: bool = False,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
+        log_grad_norm: bool = False,
     ) -> History:
         """Train for ``epochs`` epochs of mini-batches of ``batch_size`` in the order ``BatchOrder(seed)`` gives.
 
         Shapes: X_train (n, ...), y_train (n, ...). Every ``eval_every`` epochs (and after the last) the loss
-        on (X_test, y_test) is recorded. Returns the ``History``.
+        on (X_test, y_test) is recorded. With ``early_stopping``, the first evaluation that does not improve on
+        the best so far ends training and the weights of the best evaluated epoch are restored (see
+        ``dlfs.training.EarlyStopping``). Returns the ``History``.
+
+        With ``checkpoint_dir``, everything training depends on (weights, optimiser state, schedule position,
+        batch-order and dropout streams, torch's RNG state, history, early stopping's best) is saved atomically to
+        ``checkpoint_dir/checkpoint.npz`` every ``checkpoint_every`` epochs and at the end (``dlfs.checkpoint``).
+        ``resume=True``, with the same arguments as the interrupted run, continues from that checkpoint and ends
+        with the parameters of an uninterrupted run. A non-finite loss, or weights an update made non-finite,
+        raise ``TrainingDiverged`` naming the epoch, step and first non-finite layer. ``log_grad_norm`` records the
+        global gradient norm (mean and max over each epoch's steps) in ``History.grad_norm``/``grad_norm_max``.
         """
         X_train, y_train, X_test, y_test = check_fit_args(
-            self.net, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size)
+            self.net, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, early_stopping)
+        check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)
         net, loss_fn = self.net, self.net.loss
         X_t = net.tensor("X_train", X_train)
-        net.forward(X_train[:1], training=False)  # builds the parameters and checks the input shape
-        loss_fn.forward(net.forward(X_train[:1], training=False), y_train[:1])  # checks the targets
+        out = net.forward(X_train[:1], training=False)  # built by check_fit_args; one row gives the output shape
         self.optim.setup_decay(epochs)
         opt = self.optim._ensure()
+        params = list(net.module.parameters())  # listed once: walking the modules costs ~30 us a step
         order = BatchOrder(len(X_t), batch_size, seed)
-        loader = DataLoader(TensorDataset(X_t, self._labels(y_train)), batch_sampler=order)
-        history = History()
-        bar: Any = tqdm(range(1, epochs + 1), desc="torch", disable=not progress, leave=False)
+        # batch_size=None: the sampler yields whole index batches and TensorDataset gathers each with one
+        # tensor index (no per-sample __getitem__ and collate, which dominate an epoch on small data)
+        loader = DataLoader(TensorDataset(X_t, self._targets(y_train, out)), sampler=order, batch_size=None)
+        history, stopper, start, step = History(), EarlyStopping(), 0, 0
+        saver = Checkpointer(checkpoint_dir, checkpoint_every, "torch", net, self.optim, order, mask_streams(net),
+                             fit_config(X_train, net.dtype, epochs, eval_every, batch_size, seed, early_stopping),
+                             extra=_torch_rng)
+        if resume:
+            ckpt = saver.restore(stopper)
+            start, step, history = ckpt.epoch, ckpt.step, History(**ckpt.history)
+            if "torch_rng_state" in ckpt.extra:  # absent when the scratch backend wrote the checkpoint
+                torch.set_rng_state(torch.from_numpy(ckpt.extra["torch_rng_state"]))
+        first = start + 1 if history.stopped_epoch is None else epochs + 1  # an early-stopped run is finished
+        bar: Any = tqdm(range(first, epochs + 1), desc="torch", disable=not progress, leave=False)
         for epoch in bar:
             history.lr.append(float(opt.param_groups[0]["lr"]))
             net.module.train()
-            losses = []
+            losses, norms = [], []
             for xb, yb in loader:
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn.criterion(net.module(xb), yb)
                 loss.backward()
+                step += 1
+                value = float(loss.detach())
+                if not math.isfinite(value):  # one scalar test per step; the culprit is looked up only on failure
+                    raise diverged(epoch, step, value, net.state_dict(), net.grad_dict())
+                if log_grad_norm:
+                    norms.append(global_grad_norm([p.grad for p in params if p.grad is not None]))
                 opt.step()
-                losses.append(float(loss.detach()))
+                losses.append(value)
+            if not all(bool(torch.isfinite(p).all()) for p in params):  # the epoch's last update: never save NaN
+                raise diverged(epoch, step, None, net.state_dict(), net.grad_dict())
             history.train_loss.append(float(np.mean(losses)))
+            if log_grad_norm:
+                history.grad_norm.append(float(np.mean(norms)))
+                history.grad_norm_max.append(max(norms))
             self.optim.end_epoch()
+            stop = False
             if X_test is not None and (epoch % eval_every == 0 or epoch == epochs):
                 history.eval_epochs.append(epoch)
                 history.val_loss.append(self.evaluate(X_test, y_test))
                 bar.set_postfix(val_loss=f"{history.val_loss[-1]:.4f}")
-        if history.val_loss:
-            history.best_epoch = history.eval_epochs[int(np.argmin(history.val_loss))]
+                if early_stopping and stopper.check(epoch, history.val_loss[-1], net.state_dict):
+                    net.load_state_dict(stopper.best_state)  # the canonical state dict, copied at that epoch
+                    tqdm.write(stopper.stop(history, epoch, "torch"))
+                    stop = True
+            if saver.due(epoch, last=stop or epoch == epochs):
+                saver.save(epoch, step, history, stopper)
+            if stop:
+                break
+        history.finish()
         return history
