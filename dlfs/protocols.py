@@ -67,3 +67,9 @@ class Optimizer(Protocol):
     def end_epoch(self) -> None:
         """Advance the per-epoch learning-rate schedule."""
         ...
+
+    def state_dict(self) -> dict:
+        """Optimiser buffers (momentum, Adam moments, AdaGrad sums) keyed like the network's state dict."""
+        ...
+
+    def load_state_dict(self, state: dict) -> None: ...

@@ -97,3 +97,15 @@ def test_npz_write_is_atomic(tmp_path, monkeypatch):
 def test_load_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.npz"):
         load_npz(tmp_path / "nope.npz")
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        path = save_npz(tmp_path / "w.npz", {"a": np.zeros(2)})
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
