@@ -49,6 +49,12 @@ browser-test: $(STAMP)
 demo: setup
 	$(BIN)/python -m experiments.demo --out runs/demo --overwrite
 
+# The property-based parity tests with ten times the examples of `make test` (hypothesis profile "long", registered in
+# parity_tests/conftest.py): about 6,000 random shapes and hyper-parameters through check_layer_parity.
+hypothesis-long: $(STAMP)
+	DLFS_HYPOTHESIS_PROFILE=long OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	  $(BIN)/python -m pytest -n 2 parity_tests/test_properties.py --hypothesis-show-statistics
+
 # Longer runs, not CI.
 experiments: setup
 	$(BIN)/python -m experiments.regression --backend both --dataset boston --out runs/regression --overwrite

@@ -440,6 +440,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 # --- the parser ----------------------------------------------------------------------------------------------------
 
+def _positive_width(s: str) -> int:
+    """``--width``: a positive number of columns (0 or less used to fall back silently to the minimum)."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number of columns, got {s!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of columns, got {v}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dlfs", description="Deep Learning from Scratch, twice: study the NumPy and the PyTorch implementation "
@@ -466,7 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the scratch (left) and torch (right) source of a concept side by side, "
                        "with the weight conversion between them, the tolerance they are held to, and its docs.")
     s.add_argument("concept", help="a concept name from `dlfs concepts`, e.g. dense")
-    s.add_argument("--width", type=int, default=None, help="total width in columns (default: the terminal's)")
+    s.add_argument("--width", type=_positive_width, default=None,
+                   help="total width in columns (default: the terminal's)")
     s.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="syntax highlighting (pygments); auto: when stdout is a terminal")
     s.set_defaults(func=cmd_show)

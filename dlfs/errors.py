@@ -153,3 +153,74 @@ def check_state_shape(owner: str, name: str, s: Any, batch: int, hidden: int) ->
     if tuple(s.shape) != (batch, hidden):
         raise ValueError(f"{owner}: expected {name} of shape {(batch, hidden)} (batch, hidden), got "
                          f"{tuple(s.shape)}")
+
+
+# --- added by the input-validation audit (docs/validation.md) ---------------------------------------------------------
+
+FLOAT_DTYPES = ("float32", "float64")
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def check_layer_input(owner: Any, x: Any) -> Any:
+    """A layer's (or loss's) input must be a float32 or float64 array; returns it as a NumPy array (a tensor as is).
+
+    ``owner`` is the layer (its ``repr`` is built only when the check fails: this runs on every forward) or a name.
+    Integer input is refused rather than cast: a layer creates its weights in its first input's dtype, so integer
+    input would give integer (truncated) weights. NaN/inf are not checked here (a pass over every activation of
+    every layer); ``NeuralNetwork.forward`` and ``Trainer.fit`` check the data once, at the boundary.
+    """
+    if type(x) is np.ndarray and (x.dtype == _F64 or x.dtype == _F32):  # the common case, ~0.1 us
+        return x
+    if hasattr(x, "detach") and hasattr(x, "dtype"):  # a torch tensor
+        kind = str(x.dtype).replace("torch.", "")
+    else:
+        try:
+            x = np.asarray(x)
+        except ValueError as e:  # a ragged nested list
+            raise ValueError(f"{owner if isinstance(owner, str) else repr(owner)}: expected a rectangular array, "
+                             f"got {type(x).__name__} ({e})") from None
+        kind = x.dtype.name
+    if kind not in FLOAT_DTYPES:
+        name = owner if isinstance(owner, str) else repr(owner)
+        numeric = kind.startswith(("int", "uint", "bool"))
+        hint = (" (cast it with x.astype(np.float32): a layer creates its weights in its input's dtype)" if numeric
+                else " (numbers, not strings or objects)")
+        raise TypeError(f"{name}: expected a float32 or float64 array, got {describe(x)}{hint}")
+    return x
+
+
+def check_forward_called(owner: Any, called: bool) -> None:
+    """``backward`` uses what ``forward`` stored: a clear error instead of an ``AttributeError``."""
+    if not called:
+        name = owner if isinstance(owner, str) else repr(owner)
+        raise RuntimeError(f"{name}.backward: call forward first (backward uses the input and output that forward "
+                           f"stores)")
+
+
+def check_seed(name: str, value: Any) -> int:
+    """A seed must be a non-negative int (what ``np.random.default_rng`` accepts)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name}: expected a non-negative int seed, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name}: expected a non-negative int seed, got {value}")
+    return int(value)
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """``value`` must be True or False (``bool("no")`` is True: a string must not pass silently)."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_instance(name: str, value: Any, cls: type | tuple[type, ...], expected: str) -> Any:
+    """``value`` must be an instance of ``cls``; ``expected`` says what in words (``"a scratch layer"``).
+
+    An object of the other backend is named with its package, the likeliest mistake (a torch_impl loss in a scratch
+    network).
+    """
+    if not isinstance(value, cls):
+        package = type(value).__module__.split(".")[0]
+        got = f"{value!r} from {package}" if package in ("scratch", "torch_impl") else describe(value)
+        raise TypeError(f"{name}: expected {expected}, got {got}")
+    return value

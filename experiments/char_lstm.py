@@ -11,6 +11,7 @@ runs of different batch sizes) compare directly; ln(65) = 4.17 nats is a uniform
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 
 import dlfs
 from dlfs.data import load_tiny_shakespeare
-from dlfs.errors import check_positive_int
+from dlfs.errors import check_positive_float, check_positive_int
 from dlfs.io import save_figure
 from dlfs.training import BatchOrder
 from experiments.common import backends, base_parser, finish_run, format_table, prepare_out
@@ -159,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     for name in ("hidden", "steps", "seq_len", "batch_size", "eval_every", "val_windows", "sample_len"):
         check_positive_int(f"--{name.replace('_', '-')}", getattr(args, name))
+    for name in ("lr", "clip_norm", "temperature"):  # fail now, not after training (the samples come last)
+        check_positive_float(f"--{name.replace('_', '-')}", getattr(args, name))
+    if args.text is not None and not os.path.isfile(args.text):
+        raise FileNotFoundError(f"--text: no such file {args.text!r}")
     out = prepare_out(args.out, "char_lstm", args.overwrite)
     if args.threads is None:
         return run(args, out)

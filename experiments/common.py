@@ -53,11 +53,22 @@ def base_parser(name: str, description: str, datasets: Sequence[str] | None = No
     p.add_argument("--data-dir", default=None, help=text["--data-dir"])
     if epochs is not None:
         p.add_argument("--epochs", type=_positive_int, default=epochs, help=text["--epochs"])
-    p.add_argument("--seed", type=int, default=seed, help=text["--seed"])
+    p.add_argument("--seed", type=_nonnegative_int, default=seed, help=text["--seed"])
     p.add_argument("--out", default=None, help=text["--out"])
     p.add_argument("--overwrite", action="store_true", help=text["--overwrite"])
     p.add_argument("--no-progress", action="store_true", help=text["--no-progress"])
     return p
+
+
+def _nonnegative_int(s: str) -> int:
+    """A seed: NumPy's generators take ints >= 0 (a negative one fails deep inside ``default_rng``)."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
+    return v
 
 
 def _positive_int(s: str) -> int:

@@ -24,7 +24,7 @@ import dlfs
 from dlfs.data import DATASETS, flatten, load_dataset, one_hot, standardize
 from dlfs.io import save_figure
 from dlfs.metrics import accuracy
-from experiments.common import backends, base_parser, finish_run, format_table, prepare_out
+from experiments.common import _positive_int, backends, base_parser, finish_run, format_table, prepare_out
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="run only these rungs (default: all, in the book's order)")
     parser.add_argument("--mlp-baseline", action="store_true",
                         help="also fit sklearn's MLPClassifier(hidden_layer_sizes=(100,)) on the same split")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=_positive_int, default=1,
                         help="threads for torch and for NumPy's BLAS: these matmuls are small, and on a shared "
                              "machine extra threads mostly wait for each other")
     args = parser.parse_args(argv)

@@ -7,6 +7,7 @@ import os
 import matplotlib
 import pytest
 import torch
+from hypothesis import settings
 
 from dlfs.report import find_chromium
 
@@ -19,6 +20,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The run report's headless-browser test needs Chromium (`make browser-test`; .ci/run installs it). Where there is
 # none the file is not collected at all (nothing in parity_tests may skip).
 collect_ignore = [] if find_chromium() else ["test_report_browser.py"]
+
+# Hypothesis (test_properties.py): a seed fixed by each test's name (the same examples on every run, no flakes), no
+# per-example deadline (a busy machine is not a slow layer), no example database written into the checkout.
+# `make hypothesis-long` sets DLFS_HYPOTHESIS_PROFILE=long: ten times the examples of every property.
+settings.register_profile("dlfs", derandomize=True, deadline=None, database=None, max_examples=100)
+settings.register_profile("long", parent=settings.get_profile("dlfs"), max_examples=1000)
+settings.load_profile(os.environ.get("DLFS_HYPOTHESIS_PROFILE", "") or "dlfs")
 
 
 @pytest.fixture(params=["scratch", "torch"])

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from dlfs.errors import check_forward_called, check_layer_input
 from dlfs.exchange import check_state
 
 
@@ -18,12 +19,13 @@ class Operation:
     """One differentiable step. Subclasses implement ``_output`` and ``_input_grad``."""
 
     def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
-        self.input_ = input_
+        self.input_ = check_layer_input(self, input_)
         self.training = training
         self.output = self._output()
         return self.output
 
     def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        check_forward_called(self, hasattr(self, "output"))
         if output_grad.shape != self.output.shape:
             raise ValueError(f"{type(self).__name__}.backward: expected a gradient of shape {self.output.shape} "
                              f"(the output's), got {output_grad.shape}")
@@ -63,6 +65,7 @@ class ParamOperation(Operation):
         self.param = param
 
     def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
+        check_forward_called(self, hasattr(self, "output"))
         if self.needs_input_grad:
             input_grad = super().backward(output_grad)
         else:
@@ -98,6 +101,7 @@ class Layer:
         """Raise a clear error when ``input_`` does not fit this layer (after set-up)."""
 
     def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
+        input_ = check_layer_input(self, input_)
         if self.first:
             self._check_input(input_)
             self._setup_layer(input_)
@@ -110,6 +114,7 @@ class Layer:
         return x
 
     def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        check_forward_called(self, hasattr(self, "output"))
         if output_grad.shape != self.output.shape:
             raise ValueError(f"{self!r}.backward: expected a gradient of shape {self.output.shape} "
                              f"(the output's), got {output_grad.shape}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlfs.errors import check_choice, check_step_input
+from dlfs.errors import check_choice, check_forward_called, check_layer_input, check_step_input
 from scratch.recurrent import RecurrentLayer, RecurrentNode, check_state_input, sigmoid
 
 __all__ = ["GRUNode", "GRULayer"]
@@ -123,6 +123,7 @@ class GRUNode(RecurrentNode):
     # --- the node on its own --------------------------------------------------------------------------------------
     def forward(self, x: np.ndarray, h: np.ndarray | None = None, training: bool = True) -> np.ndarray:
         """x (batch, V), h (batch, H) or None -> h_new (batch, H)."""
+        x = check_layer_input(self, x)
         check_step_input(repr(self), x, self.input_size)
         if self.input_size is None:
             self.build(x.shape[1], x.dtype)
@@ -134,6 +135,7 @@ class GRUNode(RecurrentNode):
 
     def backward(self, grad_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """grad_h (batch, H) -> (dL/dx (batch, V), dL/dh (batch, H))."""
+        check_forward_called(self, hasattr(self, "_cache"))
         dax, dgh, dh = self.backward_step(grad_h, self._cache)
         self.dW_x[...] = self.x.T @ dax
         self.dB[...] = dax.sum(axis=0, keepdims=True)

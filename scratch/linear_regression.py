@@ -15,7 +15,10 @@ def closed_form_linear_regression(X: np.ndarray, y: np.ndarray) -> dict[str, np.
     square the condition number.
     """
     X = check_array("X", X, ndim=2)
-    y = check_array("y", y, ndim=(1, 2)).reshape(len(y), -1)
+    y = check_array("y", y, ndim=(1, 2))
+    if y.ndim == 2 and y.shape[1] != 1:  # the result is a Dense(1) state dict: one target column
+        raise ValueError(f"y: expected (n,) or (n, 1) targets, got shape {y.shape}")
+    y = y.reshape(len(y), 1)
     check_same_length("X", X, "y", y)
     A = np.hstack([X, np.ones((len(X), 1), dtype=X.dtype)])
     coef, *_ = np.linalg.lstsq(A, y, rcond=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlfs.errors import check_array
+from dlfs.errors import check_array, check_forward_called, check_layer_input
 from dlfs.metrics import class_labels
 
 
@@ -12,11 +12,13 @@ class Loss:
     """``forward(prediction, target) -> float`` stores both; ``backward()`` returns dL/dprediction."""
 
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
+        prediction = check_layer_input(f"{self!r} prediction", prediction)
         target = self._check(prediction, target)
         self.prediction, self.target = prediction, target
         return float(self._output())
 
     def backward(self) -> np.ndarray:
+        check_forward_called(self, hasattr(self, "prediction"))
         return self._input_grad()
 
     def _check(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:

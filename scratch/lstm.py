@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlfs.errors import check_step_input
+from dlfs.errors import check_forward_called, check_layer_input, check_step_input
 from scratch.recurrent import RecurrentLayer, RecurrentNode, check_state_input
 
 __all__ = ["LSTMNode", "LSTMLayer"]
@@ -118,6 +118,7 @@ class LSTMNode(RecurrentNode):
     def forward(self, x: np.ndarray, h: np.ndarray | None = None, c: np.ndarray | None = None,
                 training: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """x (batch, V), h and c (batch, H) or None -> (h_new, c_new), each (batch, H)."""
+        x = check_layer_input(self, x)
         check_step_input(repr(self), x, self.input_size)
         if self.input_size is None:
             self.build(x.shape[1], x.dtype)
@@ -133,6 +134,7 @@ class LSTMNode(RecurrentNode):
     def backward(self, grad_h: np.ndarray,
                  grad_c: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """grad_h, grad_c (batch, H) (None: zeros) -> (dL/dx (batch, V), dL/dh (batch, H), dL/dc (batch, H))."""
+        check_forward_called(self, hasattr(self, "g"))
         if grad_c is None:
             grad_c = np.zeros_like(grad_h)
         K, K_c = self.local_grads(self.g, self.c, self.tanh_c)

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from dlfs.errors import check_array, check_dtype_name
+from dlfs.errors import check_array, check_dtype_name, check_forward_called, check_instance, check_seed
 from dlfs.exchange import check_state
-from scratch.base import Layer, ParamOperation
+from scratch.base import Layer, Operation, ParamOperation
 from scratch.losses import Loss
 
 
@@ -21,11 +21,14 @@ class NeuralNetwork:
     """
 
     def __init__(self, layers: Sequence[Layer], loss: Loss, seed: int = 1, dtype: str = "float32") -> None:
+        check_instance("layers", layers, list | tuple, "a list of layers such as [Dense(4), Dense(1)]")
         if not layers:
             raise ValueError("layers: expected at least one layer, got an empty list")
+        for i, layer in enumerate(layers):  # an activation (an Operation) may stand as a layer of its own
+            check_instance(f"layers[{i}]", layer, Layer | Operation, "a scratch layer such as Dense(4) or Tanh()")
         self.layers = list(layers)
-        self.loss = loss
-        self.seed = seed
+        self.loss = check_instance("loss", loss, Loss, "a scratch loss such as MeanSquaredError()")
+        self.seed = check_seed("seed", seed)
         self.dtype = check_dtype_name("dtype", dtype)
         rng = np.random.default_rng(seed)
         for layer in self.layers:
@@ -43,6 +46,7 @@ class NeuralNetwork:
 
     def backward(self, loss_grad: np.ndarray) -> np.ndarray:
         """dL/dprediction -> dL/dx_batch; parameter gradients land in ``grad_dict()``."""
+        check_forward_called("NeuralNetwork", hasattr(self.layers[-1], "output"))
         g = np.asarray(loss_grad).astype(self.dtype, copy=False)
         for layer in reversed(self.layers):
             g = layer.backward(g)

@@ -19,7 +19,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dlfs.errors import check_positive_int, check_sequence, check_state_shape
+from dlfs.errors import (
+    check_forward_called,
+    check_layer_input,
+    check_positive_int,
+    check_sequence,
+    check_state_shape,
+)
 from dlfs.exchange import check_state
 from dlfs.init import draw, init_scale
 from scratch.base import Layer
@@ -37,7 +43,7 @@ def check_state_input(owner: str, name: str, s: np.ndarray | None, batch: int, h
     """A node's incoming state (``h`` or ``c``): None means zeros, else it must be (batch, hidden)."""
     if s is None:
         return np.zeros((batch, hidden), dtype=dtype)
-    s = np.asarray(s)
+    s = check_layer_input(f"{owner} {name}", s)
     check_state_shape(owner, name, s, batch, hidden)
     return s.astype(dtype, copy=False)
 
@@ -164,6 +170,7 @@ class RecurrentLayer(Layer):
         self.node.build(input_.shape[2], input_.dtype)
 
     def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
+        input_ = check_layer_input(self, input_)
         if self.first:
             self._check_input(input_)
             self._setup_layer(input_)
@@ -181,6 +188,7 @@ class RecurrentLayer(Layer):
         return self.output
 
     def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        check_forward_called(self, hasattr(self, "output"))
         if output_grad.shape != self.output.shape:
             raise ValueError(f"{self!r}.backward: expected a gradient of shape {self.output.shape} "
                              f"(the output's), got {output_grad.shape}")
@@ -252,6 +260,7 @@ class RNNLinear(Layer):
         self.dW, self.dB = np.zeros_like(self.W), np.zeros_like(self.B)
 
     def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
+        input_ = check_layer_input(self, input_)
         if self.first:
             self._check_input(input_)
             self._setup_layer(input_)
@@ -264,6 +273,7 @@ class RNNLinear(Layer):
         return self.output
 
     def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        check_forward_called(self, hasattr(self, "output"))
         if output_grad.shape != self.output.shape:
             raise ValueError(f"{self!r}.backward: expected a gradient of shape {self.output.shape} "
                              f"(the output's), got {output_grad.shape}")

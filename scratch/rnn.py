@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlfs.errors import check_step_input
+from dlfs.errors import check_forward_called, check_layer_input, check_step_input
 from scratch.recurrent import RecurrentLayer, RecurrentNode, check_state_input
 
 __all__ = ["RNNNode", "RNNLayer"]
@@ -46,6 +46,7 @@ class RNNNode(RecurrentNode):
     # --- the node on its own --------------------------------------------------------------------------------------
     def forward(self, x: np.ndarray, h: np.ndarray | None = None, training: bool = True) -> np.ndarray:
         """x (batch, V), h (batch, H) or None -> h_new (batch, H)."""
+        x = check_layer_input(self, x)
         check_step_input(repr(self), x, self.input_size)
         if self.input_size is None:
             self.build(x.shape[1], x.dtype)
@@ -57,6 +58,7 @@ class RNNNode(RecurrentNode):
 
     def backward(self, grad_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """grad_h (batch, H) -> (dL/dx (batch, V), dL/dh (batch, H))."""
+        check_forward_called(self, hasattr(self, "_cache"))
         da, dh = self.backward_step(grad_h, self._cache)
         self.dW_x[...] = self.x.T @ da
         self.dW_h[...] = self.h.T @ da

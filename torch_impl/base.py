@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlfs.errors import check_forward_called, check_layer_input
 from dlfs.exchange import check_state
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -59,7 +60,7 @@ class TorchLayer:
 
     # --- the shared NumPy protocol -------------------------------------------------------------------------
     def forward(self, input_: Any, training: bool = True) -> np.ndarray:
-        x = to_tensor(input_)
+        x = to_tensor(check_layer_input(self, input_))
         self.build(x)
         self._x = x.detach().clone().requires_grad_(True)
         self.module.train(training)
@@ -67,6 +68,7 @@ class TorchLayer:
         return to_numpy(self._out)
 
     def backward(self, output_grad: Any) -> np.ndarray:
+        check_forward_called(self, hasattr(self, "_out"))
         g = to_tensor(output_grad, self._out.dtype)
         if g.shape != self._out.shape:
             raise ValueError(f"{self!r}.backward: expected a gradient of shape {tuple(self._out.shape)} "

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlfs.errors import check_positive_int
+from dlfs.errors import check_flag, check_positive_int
 from dlfs.init import draw, init_scale
 from dlfs.training import check_dropout
 from dlfs.windows import check_image, output_hw, pair, resolve_padding
@@ -59,14 +59,14 @@ class Conv2D(TorchLayer):
         self.stride = pair("stride", stride)
         self.padding = padding
         self.pads = resolve_padding(padding, self.kernel_size, self.stride)
-        self.bias = bool(bias)
+        self.bias = check_flag("bias", bias)
         if not self.bias:
             self.param_names = ("W",)
         self.activation = make_activation(activation)
         init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
         self.weight_init = weight_init
         self.dropout = check_dropout(f"{self!r} dropout", dropout)
-        self.flatten = bool(flatten)
+        self.flatten = check_flag("flatten", flatten)
         self.in_channels: int | None = None
 
     def _check_input(self, x: torch.Tensor) -> None:

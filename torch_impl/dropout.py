@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlfs.errors import check_instance
 from dlfs.training import check_dropout, dropout_mask
 from torch_impl.base import TorchLayer
 
@@ -70,6 +71,9 @@ class Dropout(TorchLayer):
     def __init__(self, p: float, rng: np.random.Generator | None = None) -> None:
         super().__init__()
         self.p = check_dropout("Dropout p", p)
+        if rng is not None:
+            check_instance("Dropout rng", rng, np.random.Generator, "a numpy.random.Generator (np.random."
+                           "default_rng(seed)) or None")
         self.mask_rng = rng
         self.module = MaskedDropout(self.p, self._mask)
 

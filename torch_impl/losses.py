@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlfs.errors import check_array
+from dlfs.errors import check_array, check_forward_called, check_layer_input
 from dlfs.metrics import class_labels
 from torch_impl.base import to_numpy, to_tensor
 
@@ -17,13 +17,14 @@ class Loss:
     """``forward(prediction, target) -> float``; ``backward()`` returns dL/dprediction via autograd."""
 
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
-        p = to_tensor(prediction).detach().clone().requires_grad_(True)
+        p = to_tensor(check_layer_input(f"{self!r} prediction", prediction)).detach().clone().requires_grad_(True)
         t = self._target(p, target)
         self._p = p
         self._loss = self.criterion(p, t)
         return float(self._loss.detach())
 
     def backward(self) -> np.ndarray:
+        check_forward_called(self, hasattr(self, "_loss"))
         (grad,) = torch.autograd.grad(self._loss, self._p)
         return to_numpy(grad)
 

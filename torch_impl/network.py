@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlfs.errors import check_array, check_dtype_name
+from dlfs.errors import check_array, check_dtype_name, check_forward_called, check_instance, check_seed
 from dlfs.exchange import check_state
 from torch_impl.base import TORCH_DTYPES, TorchLayer, to_numpy, to_tensor
 from torch_impl.losses import Loss
@@ -24,11 +24,14 @@ class NeuralNetwork:
     """
 
     def __init__(self, layers: Sequence[TorchLayer], loss: Loss, seed: int = 1, dtype: str = "float32") -> None:
+        check_instance("layers", layers, list | tuple, "a list of layers such as [Dense(4), Dense(1)]")
         if not layers:
             raise ValueError("layers: expected at least one layer, got an empty list")
+        for i, layer in enumerate(layers):
+            check_instance(f"layers[{i}]", layer, TorchLayer, "a torch_impl layer such as Dense(4) or Tanh()")
         self.layers = list(layers)
-        self.loss = loss
-        self.seed = seed
+        self.loss = check_instance("loss", loss, Loss, "a torch_impl loss such as MeanSquaredError()")
+        self.seed = check_seed("seed", seed)
         self.dtype = check_dtype_name("dtype", dtype)
         self.torch_dtype = TORCH_DTYPES[self.dtype]
         self.module = nn.Sequential()
@@ -73,6 +76,7 @@ class NeuralNetwork:
 
     def backward(self, loss_grad: Any) -> np.ndarray:
         """dL/dprediction -> dL/dx_batch via autograd; parameter gradients land in ``grad_dict()``."""
+        check_forward_called("NeuralNetwork", hasattr(self, "_out"))
         g = to_tensor(np.asarray(loss_grad), self.torch_dtype)
         if g.shape != self._out.shape:
             raise ValueError(f"NeuralNetwork.backward: expected a gradient of shape {tuple(self._out.shape)}, "

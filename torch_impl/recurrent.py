@@ -21,7 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlfs.errors import check_positive_int, check_sequence, check_state_shape, check_step_input
+from dlfs.errors import (
+    check_forward_called,
+    check_layer_input,
+    check_positive_int,
+    check_sequence,
+    check_state_shape,
+    check_step_input,
+)
 from dlfs.init import draw, init_scale
 from torch_impl.base import TorchLayer, copy_, to_numpy, to_tensor
 
@@ -137,6 +144,8 @@ class RecurrentNode(StackedLayout, TorchLayer):
         init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
         self.weight_init = weight_init
         self.input_size: int | None = None
+        # what forward stores for backward; None until the first forward (backward then says to call it first)
+        self._x = self._h = self._c = self._out = self._out_h = self._out_c = None
 
     def _scale(self, fan_in: int, fan_out: int) -> float:
         return init_scale(self.weight_init, fan_in, fan_out)
@@ -159,7 +168,7 @@ class RecurrentNode(StackedLayout, TorchLayer):
 
     def _input(self, x: np.ndarray) -> torch.Tensor:
         """Check one step's input (batch, V), build the cell on the first one, return a leaf tensor."""
-        x = to_tensor(x)
+        x = to_tensor(check_layer_input(self, x))
         check_step_input(repr(self), x, self.input_size)
         if self.first:
             self._build_node(x)
@@ -168,6 +177,7 @@ class RecurrentNode(StackedLayout, TorchLayer):
     def _backward(self, outputs: list[torch.Tensor], grads: list[np.ndarray | None],
                   inputs: list[torch.Tensor]) -> tuple[np.ndarray, ...]:
         """Autograd from ``outputs`` with upstream ``grads`` (None: zeros); returns dL/d``inputs`` as arrays."""
+        check_forward_called(self, all(out is not None for out in outputs))
         gs = []
         for name, out, g in zip(("grad_h", "grad_c"), outputs, grads):
             if g is None:
@@ -186,6 +196,7 @@ class RecurrentNode(StackedLayout, TorchLayer):
         if s is None:
             t = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype)
         else:
+            s = check_layer_input(f"{self!r} {name}", s)
             check_state_shape(repr(self), name, s, x.shape[0], self.hidden_size)
             t = to_tensor(np.asarray(s), x.dtype)
         return t.detach().clone().requires_grad_(True)

@@ -22,9 +22,16 @@ class DownloadError(OSError):
     """A download failed before its content could be checked (HTTP error, unreachable host, timeout)."""
 
 
+def _check_algorithm(algorithm: str) -> str:
+    """``algorithm`` must name a ``hashlib`` digest: a clear error before any file is opened or fetched."""
+    if not isinstance(algorithm, str) or algorithm.lower() not in hashlib.algorithms_available:
+        raise ValueError(f"algorithm: expected a hashlib digest name such as 'md5' or 'sha256', got {algorithm!r}")
+    return algorithm
+
+
 def file_digest(path: str | os.PathLike, algorithm: str = "md5") -> str:
     """The hex digest of a file's bytes (``algorithm`` is any ``hashlib`` name: md5, sha256, ...)."""
-    h = hashlib.new(algorithm)
+    h = hashlib.new(_check_algorithm(algorithm))
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
@@ -69,6 +76,7 @@ def download_file(
         The digest differs from ``checksum`` (the message names the file, the expected and the actual digest),
         or ``validate`` rejected the content.
     """
+    _check_algorithm(algorithm)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # keep the suffix (.gz), so a content check that goes by the name sees what the file is meant to be

@@ -329,8 +329,8 @@ def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np
     """Subtract the training set's global mean and divide by its global standard deviation (the book, chapter 4).
 
     One scalar mean and one scalar std over every pixel of ``X_train`` (not per feature), applied to both sets,
-    so no test statistic leaks into training. Any shapes; float inputs keep their dtype (the statistics are
-    computed in float64), integer inputs become float64.
+    so no test statistic leaks into training. Any shapes, with the same per-sample shape in both; float inputs keep
+    their dtype (the statistics are computed in float64), integer inputs become float64.
 
     Returns
     -------
@@ -339,6 +339,9 @@ def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np
     """
     X_train = check_array("X_train", X_train)
     X_test = check_array("X_test", X_test)
+    if X_test.shape[1:] != X_train.shape[1:]:  # one scalar mean and std, but the two sets must hold the same samples
+        raise ValueError(f"standardize X_test: expected samples of shape {X_train.shape[1:]} like X_train, "
+                         f"got {X_test.shape[1:]}")
     dtype = X_train.dtype if np.issubdtype(X_train.dtype, np.floating) else np.dtype(np.float64)
     mean = X_train.mean(dtype=np.float64)
     std = X_train.std(dtype=np.float64)
