@@ -175,6 +175,8 @@ def check_checkpoint_args(checkpoint_dir: Any, checkpoint_every: int, resume: bo
     if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | os.PathLike):
         raise TypeError(f"checkpoint_dir: expected a directory path (str or os.PathLike) or None, got "
                         f"{type(checkpoint_dir).__name__} {checkpoint_dir!r}")
+    if checkpoint_dir is not None and Path(checkpoint_dir).exists() and not Path(checkpoint_dir).is_dir():
+        raise ValueError(f"checkpoint_dir: {str(checkpoint_dir)!r} exists and is not a directory")
     check_positive_int("checkpoint_every", checkpoint_every)
     if not isinstance(resume, bool):
         raise TypeError(f"resume: expected True or False, got {type(resume).__name__} {resume!r}")

@@ -12,7 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from dlfs.errors import check_array, check_choice, check_positive_int, check_probability, check_same_length
+from dlfs.errors import (
+    check_array,
+    check_choice,
+    check_flag,
+    check_positive_int,
+    check_probability,
+    check_same_length,
+    check_seed,
+)
 
 logger = logging.getLogger("dlfs")
 
@@ -102,6 +110,8 @@ def check_fit_args(
     if X_train.ndim < 2:
         raise ValueError(f"X_train: expected a 2-D (samples, features) array or more, got {X_train.ndim}-D "
                          f"shape {X_train.shape} (reshape a single feature with X.reshape(-1, 1))")
+    if len(X_train) == 0:
+        raise ValueError(f"X_train: expected at least one sample, got 0 rows (shape {X_train.shape})")
     check_same_length("X_train", X_train, "y_train", y_train)
     if (X_test is None) != (y_test is None):
         raise ValueError("X_test and y_test: pass both or neither")
@@ -126,6 +136,28 @@ def check_fit_args(
         if y is not None:
             net.loss.forward(np.broadcast_to(out, (len(y), *out.shape[1:])), y)
     return X_train, y_train, X_test, y_test
+
+
+def check_trainer_args(net: Any, optim: Any, net_cls: type, optim_cls: type) -> None:
+    """``Trainer(net, optim)``: a network and an optimiser of this backend (``net_cls``/``optim_cls``), not names,
+    strings or the other backend's objects."""
+    backend = net_cls.__module__.split(".")[0]
+    for name, value, cls, what in (("net", net, net_cls, "a NeuralNetwork"),
+                                   ("optim", optim, optim_cls, "an optimiser such as SGD(lr=0.01)")):
+        if not isinstance(value, cls):
+            origin = type(value).__module__.split(".")[0]
+            hint = ": build the network and the optimiser from the same backend" if origin in (
+                "scratch", "torch_impl") else ""
+            raise TypeError(f"Trainer: {name}: expected {what} of the {backend} backend, got "
+                            f"{type(value).__module__}.{type(value).__name__} {value!r:.60}{hint}")
+
+
+def check_fit_options(seed: Any, early_stopping: Any, progress: Any, log_grad_norm: Any) -> int:
+    """``fit``'s seed and flags (a string flag such as ``"no"`` would otherwise count as True)."""
+    check_flag("early_stopping", early_stopping)
+    check_flag("progress", progress)
+    check_flag("log_grad_norm", log_grad_norm)
+    return check_seed("seed", seed)
 
 
 @dataclass

@@ -91,3 +91,47 @@ def test_other_arguments(B):
         B.NeuralNetwork([], B.MeanSquaredError())
     with pytest.raises(ValueError, match="epochs: expected a positive int"):
         _fit(B, X, Y, epochs=0)
+
+
+def test_trainer_arguments(B):
+    net = B.NeuralNetwork([B.Dense(1)], B.MeanSquaredError(), dtype="float64")
+    with pytest.raises(TypeError, match="Trainer: optim: expected an optimiser such as SGD.*got builtins.str"):
+        B.Trainer(net, "sgd")
+    with pytest.raises(TypeError, match="Trainer: net: expected a NeuralNetwork of the .* backend"):
+        B.Trainer("net", B.SGD(0.01))
+    other = "torch" if B.__name__ == "scratch" else "scratch"
+    import dlfs
+
+    with pytest.raises(TypeError, match="build the network and the optimiser from the same backend"):
+        B.Trainer(net, dlfs.backend(other).SGD(0.01))
+
+
+@pytest.mark.parametrize("kw,err,msg", [
+    (dict(seed=-1), ValueError, "seed: expected a non-negative int seed, got -1"),
+    (dict(seed="a"), TypeError, "seed: expected a non-negative int seed, got str"),
+    (dict(early_stopping="no"), TypeError, "early_stopping: expected True or False, got str 'no'"),
+    (dict(progress="yes"), TypeError, "progress: expected True or False"),
+    (dict(log_grad_norm=1), TypeError, "log_grad_norm: expected True or False"),
+])
+def test_fit_options(B, kw, err, msg):
+    with pytest.raises(err, match=msg):
+        _fit(B, X, Y, **kw)
+
+
+def test_fit_on_no_samples(B):
+    with pytest.raises(ValueError, match=r"X_train: expected at least one sample, got 0 rows"):
+        _fit(B, X[:0], Y[:0])
+
+
+def test_checkpoint_dir_that_is_a_file(B, tmp_path):
+    f = tmp_path / "a_file"
+    f.write_text("")
+    with pytest.raises(ValueError, match="checkpoint_dir: .* exists and is not a directory"):
+        _fit(B, X, Y, checkpoint_dir=f)
+
+
+def test_clipping_a_non_network(B):
+    with pytest.raises(TypeError, match="net: expected a network or layer with parameters"):
+        B.clip_grad_norm("net", 1.0)
+    with pytest.raises(TypeError, match="net: expected a network or layer with parameters"):
+        B.clip_grad_value("net", 1.0)

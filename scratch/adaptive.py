@@ -23,10 +23,16 @@ from scratch.optimizers import Optimizer
 __all__ = ["clip_grad_value", "clip_grad_norm", "AdaGrad", "Adam"]
 
 
+def _grads(net: Any) -> list[np.ndarray]:
+    if not hasattr(net, "param_grads"):
+        raise TypeError(f"net: expected a network or layer with parameters, got {type(net).__name__} {net!r:.60}")
+    return net.param_grads()
+
+
 def clip_grad_value(net: Any, clip_value: float) -> None:
     """Clamp every gradient of ``net`` (a network or a layer) into [-clip_value, clip_value], in place."""
     v = check_positive_float("clip_value", clip_value)
-    for g in net.param_grads():
+    for g in _grads(net):
         np.clip(g, -v, v, out=g)
 
 
@@ -37,7 +43,7 @@ def clip_grad_norm(net: Any, max_norm: float) -> float:
     is PyTorch's, keeping the division finite when every gradient is zero.
     """
     m = check_positive_float("max_norm", max_norm)
-    grads = net.param_grads()
+    grads = _grads(net)
     total = float(np.sqrt(sum(float(np.sum(g * g, dtype=np.float64)) for g in grads)))
     coef = m / (total + 1e-6)
     if coef < 1.0:

@@ -12,7 +12,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dlfs.checkpoint import Checkpointer, check_checkpoint_args, fit_config
-from dlfs.training import BatchOrder, EarlyStopping, History, check_fit_args, diverged
+from dlfs.training import (
+    BatchOrder,
+    EarlyStopping,
+    History,
+    check_fit_args,
+    check_fit_options,
+    check_trainer_args,
+    diverged,
+)
 from scratch.dropout import Dropout
 from scratch.network import NeuralNetwork
 from scratch.optimizers import Optimizer
@@ -33,6 +41,7 @@ class Trainer:
     """Trains ``net`` with ``optim``."""
 
     def __init__(self, net: NeuralNetwork, optim: Optimizer) -> None:
+        check_trainer_args(net, optim, NeuralNetwork, Optimizer)
         self.net, self.optim = net, optim
         optim.bind(net)
 
@@ -72,6 +81,7 @@ class Trainer:
         ``TrainingDiverged`` naming the epoch, step and first non-finite layer. ``log_grad_norm`` records the
         global gradient norm (mean and max over each epoch's steps) in ``History.grad_norm``/``grad_norm_max``.
         """
+        seed = check_fit_options(seed, early_stopping, progress, log_grad_norm)
         X_train, y_train, X_test, y_test = check_fit_args(
             self.net, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, early_stopping)
         check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)

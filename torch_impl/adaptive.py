@@ -19,6 +19,8 @@ __all__ = ["clip_grad_value", "clip_grad_norm", "AdaGrad", "Adam"]
 
 
 def _parameters(net: Any) -> list[torch.nn.Parameter]:
+    if not hasattr(net, "module"):
+        raise TypeError(f"net: expected a network or layer with parameters, got {type(net).__name__} {net!r:.60}")
     return list(net.module.parameters())
 
 
