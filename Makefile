@@ -59,9 +59,12 @@ hypothesis-long: $(STAMP)
 experiments: setup
 	$(BIN)/python -m experiments.regression --backend both --dataset boston --out runs/regression --overwrite
 	$(BIN)/python -m experiments.ladder --backend both --dataset digits --out runs/ladder-digits --overwrite
+	$(BIN)/python -m experiments.cnn --model ch5 --dataset fashion-mnist --backend both --out runs/cnn-ch5 --overwrite
+	$(BIN)/python -m experiments.char_lstm --cell lstm --backend both --threads 1 --out runs/char-lstm --overwrite
+	$(BIN)/python -m experiments.autoencoder --dataset digits --backend both --out runs/autoencoder --overwrite
 
 bench: setup
-	$(BIN)/python -m benchmarks --json runs/benchmarks.json
+	$(BIN)/python -m benchmarks --threads 1 --json runs/benchmarks.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis
