@@ -371,21 +371,30 @@ def divergence(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def divergence_table(div: dict[str, Any], max_rows: int = 200) -> tuple[list[str], list[list[Any]]]:
-    """One row per epoch, one column per series (the learning rate only where the two differ); beyond
-    ``max_rows`` epochs only the evaluated ones (and the first and last) are shown."""
-    cols = [(label, key) for label, series in div.items() for key in series
-            if key != "lr" or series[key]["max_abs_diff"] > 0]
-    epochs = sorted({e for label, key in cols for e in div[label][key]["epochs"]})
-    headers = ["epoch", *[f"{label} {key}" if label != "loss" else key for label, key in cols]]
+    """One row per epoch. With one or two paired runs, one column per series (the learning rate only where the two
+    differ); with more (the ladder's rungs), one column per run holding the largest of its series at that epoch,
+    so the table stays readable. Beyond ``max_rows`` epochs only the evaluated ones (and the first and last) are
+    shown."""
+    per_series = len(div) <= 2
+    cols = [(label, [key for key in series if key != "lr" or series[key]["max_abs_diff"] > 0] if per_series
+             else list(series)) for label, series in div.items()]
+    if per_series:
+        cols = [(label, [key]) for label, keys in cols for key in keys]
+    epochs = sorted({e for label, keys in cols for key in keys for e in div[label][key]["epochs"]})
+    if per_series:
+        headers = ["epoch", *[f"{label} {keys[0]}" if label != "loss" else keys[0] for label, keys in cols]]
+    else:
+        headers = ["epoch", *[label for label, _ in cols]]
     if len(epochs) > max_rows:  # e.g. a loss per step: keep the evaluated ones, the first and the last
-        evaluated = {e for label, key in cols if key == "val_loss" for e in div[label][key]["epochs"]}
+        evaluated = {e for label, keys in cols for key in keys if key == "val_loss" for e in div[label][key]["epochs"]}
         epochs = [e for i, e in enumerate(epochs) if e in evaluated or i in (0, len(epochs) - 1)][:max_rows]
     rows = []
     for e in epochs:
         row: list[Any] = [e]
-        for label, key in cols:
-            s = div[label][key]
-            row.append(_err(s["abs_diff"][s["epochs"].index(e)]) if e in s["epochs"] else "")
+        for label, keys in cols:
+            vals = [div[label][k]["abs_diff"][div[label][k]["epochs"].index(e)] for k in keys
+                    if e in div[label][k]["epochs"]]
+            row.append(_err(max(vals)) if vals else "")
         rows.append(row)
     return headers, rows
 
@@ -431,7 +440,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(json.dumps(div, indent=2))
         return 0
     headers, rows = divergence_table(div)
-    print(f"\nPer-epoch divergence |scratch - torch| ({args.experiment}, both backends from the same weights):")
+    what = "" if len(div) <= 2 else " (per run: the largest of its training loss, validation loss and lr)"
+    print(f"\nPer-epoch divergence |scratch - torch| ({args.experiment}, both backends from the same weights){what}:")
     print(_table(headers, rows))
     worst = max(s["max_abs_diff"] for series in div.values() for s in series.values())
     print(f"largest: {worst:.2e}; every value in {Path(out) / 'divergence.json'}")
