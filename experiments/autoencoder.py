@@ -39,7 +39,6 @@ import dlfs
 from dlfs.data import DATASETS, load_dataset
 from dlfs.errors import check_array
 from dlfs.io import save_figure
-from experiments.cnn import count_batches
 from experiments.common import _positive_int, backends, base_parser, finish_run, format_table, prepare_out
 
 IMAGE_DATASETS = tuple(d for d in ("digits", "fashion-mnist", "mnist") if d in DATASETS)
@@ -88,16 +87,9 @@ def train(name: str, args: Any, X_train: np.ndarray, X_test: np.ndarray) -> tupl
     optimizer, lr = make_optimizer(B, args, int(np.prod(X_train.shape[1:])))
     X_val = X_test[:EVAL_IMAGES]
     n_steps = -(-len(X_train) // args.batch_size) * args.epochs
-    bar = tqdm(total=n_steps, desc=f"autoencoder [{name}]", unit="batch", disable=args.no_progress)
-    handle = count_batches(name, optimizer, bar)
     t0 = time.perf_counter()
-    try:
-        hist = B.Trainer(ae, optimizer).fit(X_train, X_train, X_val, X_val, epochs=args.epochs, eval_every=1,
-                                            batch_size=args.batch_size, seed=args.seed)
-    finally:
-        if handle is not None:
-            handle.remove()
-        bar.close()
+    hist = B.Trainer(ae, optimizer).fit(X_train, X_train, X_val, X_val, epochs=args.epochs, eval_every=1,
+                                        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     Z = ae.encode(X_test)

@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 import dlfs
 from dlfs.data import DATASETS, load_dataset, standardize
@@ -82,26 +81,6 @@ def predict(net: Any, X: np.ndarray, batch: int = 1000) -> np.ndarray:
     return np.concatenate([net.forward(X[i : i + batch], training=False) for i in range(0, len(X), batch)])
 
 
-def count_batches(name: str, optimizer: Any, bar: Any) -> Any:
-    """Tick ``bar`` once per optimiser step, so a long single epoch shows progress. Returns an undo handle.
-
-    The Trainers show one tick per epoch; chapter 5 trains for one. scratch: wrap the optimiser's ``step``;
-    torch: the Trainer steps the ``torch.optim`` optimiser itself, so a global step hook counts its steps.
-    """
-    if name == "torch":
-        from torch.optim.optimizer import register_optimizer_step_post_hook
-
-        return register_optimizer_step_post_hook(lambda *_: bar.update())
-    step = optimizer.step
-
-    def counted() -> None:
-        step()
-        bar.update()
-
-    optimizer.step = counted
-    return None
-
-
 def train(name: str, args: Any, data: tuple) -> tuple[dict[str, Any], Any]:
     """Train the chosen network in one backend; its metrics and the trained network."""
     X_train, y_train, X_test, y_test, classes = data
@@ -111,16 +90,10 @@ def train(name: str, args: Any, data: tuple) -> tuple[dict[str, Any], Any]:
     batch_size = args.batch_size or (60 if args.model == "ch5" else CH7["batch_size"])
     optimizer = B.SGDMomentum(lr=lr, momentum=0.9)
     n_batches = -(-len(X_train) // batch_size) * args.epochs
-    bar = tqdm(total=n_batches, desc=f"{args.model} [{name}]", unit="batch", disable=args.no_progress)
-    handle = count_batches(name, optimizer, bar)
     t0 = time.perf_counter()
-    try:
-        hist = B.Trainer(net, optimizer).fit(X_train, y_train, X_test, y_test, epochs=args.epochs,
-                                             eval_every=args.epochs, batch_size=batch_size, seed=args.seed)
-    finally:
-        if handle is not None:
-            handle.remove()
-        bar.close()
+    hist = B.Trainer(net, optimizer).fit(X_train, y_train, X_test, y_test, epochs=args.epochs,
+                                         eval_every=args.epochs, batch_size=batch_size, seed=args.seed,
+                                         progress=not args.no_progress)  # a tick per batch
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     logits = predict(net, X_test)

@@ -96,8 +96,11 @@ class Trainer:
             ckpt = saver.restore(stopper)
             start, step, history = ckpt.epoch, ckpt.step, History(**ckpt.history)
         first = start + 1 if history.stopped_epoch is None else epochs + 1  # an early-stopped run is finished
-        bar: Any = tqdm(range(first, epochs + 1), desc="scratch", disable=not progress, leave=False)
-        for epoch in bar:
+        # one tick per batch, so a long epoch (one epoch of the chapter 5 CNN) still shows progress
+        bar: Any = tqdm(total=max(0, epochs + 1 - first) * len(order), desc="scratch", unit="batch",
+                        disable=not progress, leave=False)
+        for epoch in range(first, epochs + 1):
+            bar.set_postfix_str(f"epoch {epoch}/{epochs}", refresh=False)
             history.lr.append(self.optim.lr)
             losses, norms = [], []
             for idx in order:
@@ -109,6 +112,7 @@ class Trainer:
                     norms.append(global_grad_norm(self.net.param_grads()))
                 self.optim.step()
                 losses.append(loss)
+                bar.update()
             if not all(np.isfinite(p).all() for p in self.net.params()):  # the epoch's last update: never save NaN
                 raise diverged(epoch, step, None, self.net.state_dict(), self.net.grad_dict())
             history.train_loss.append(float(np.mean(losses)))
@@ -120,7 +124,7 @@ class Trainer:
             if X_test is not None and (epoch % eval_every == 0 or epoch == epochs):
                 history.eval_epochs.append(epoch)
                 history.val_loss.append(self.evaluate(X_test, y_test))
-                bar.set_postfix(val_loss=f"{history.val_loss[-1]:.4f}")
+                bar.set_postfix_str(f"epoch {epoch}/{epochs}, val_loss {history.val_loss[-1]:.4f}")
                 if early_stopping and stopper.check(epoch, history.val_loss[-1], self.net.state_dict):
                     self.net.load_state_dict(stopper.best_state)  # the canonical state dict, copied at that epoch
                     tqdm.write(stopper.stop(history, epoch, "scratch"))
@@ -129,5 +133,6 @@ class Trainer:
                 saver.save(epoch, step, history, stopper)
             if stop:
                 break
+        bar.close()
         history.finish()
         return history

@@ -122,8 +122,11 @@ class Trainer:
             if "torch_rng_state" in ckpt.extra:  # absent when the scratch backend wrote the checkpoint
                 torch.set_rng_state(torch.from_numpy(ckpt.extra["torch_rng_state"]))
         first = start + 1 if history.stopped_epoch is None else epochs + 1  # an early-stopped run is finished
-        bar: Any = tqdm(range(first, epochs + 1), desc="torch", disable=not progress, leave=False)
-        for epoch in bar:
+        # one tick per batch, so a long epoch (one epoch of the chapter 5 CNN) still shows progress
+        bar: Any = tqdm(total=max(0, epochs + 1 - first) * len(order), desc="torch", unit="batch",
+                        disable=not progress, leave=False)
+        for epoch in range(first, epochs + 1):
+            bar.set_postfix_str(f"epoch {epoch}/{epochs}", refresh=False)
             history.lr.append(float(opt.param_groups[0]["lr"]))
             net.module.train()
             losses, norms = [], []
@@ -139,6 +142,7 @@ class Trainer:
                     norms.append(global_grad_norm([p.grad for p in params if p.grad is not None]))
                 opt.step()
                 losses.append(value)
+                bar.update()
             if not all(bool(torch.isfinite(p).all()) for p in params):  # the epoch's last update: never save NaN
                 raise diverged(epoch, step, None, net.state_dict(), net.grad_dict())
             history.train_loss.append(float(np.mean(losses)))
@@ -150,7 +154,7 @@ class Trainer:
             if X_test is not None and (epoch % eval_every == 0 or epoch == epochs):
                 history.eval_epochs.append(epoch)
                 history.val_loss.append(self.evaluate(X_test, y_test))
-                bar.set_postfix(val_loss=f"{history.val_loss[-1]:.4f}")
+                bar.set_postfix_str(f"epoch {epoch}/{epochs}, val_loss {history.val_loss[-1]:.4f}")
                 if early_stopping and stopper.check(epoch, history.val_loss[-1], net.state_dict):
                     net.load_state_dict(stopper.best_state)  # the canonical state dict, copied at that epoch
                     tqdm.write(stopper.stop(history, epoch, "torch"))
@@ -159,5 +163,6 @@ class Trainer:
                 saver.save(epoch, step, history, stopper)
             if stop:
                 break
+        bar.close()
         history.finish()
         return history
