@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 import dlfs
-from benchmarks.common import row, time_pair
+from benchmarks.common import layer_pair_time, row
 
 TARGET = 1.5
 
@@ -26,19 +25,7 @@ def bench_conv(name: str, N: int, C: int, O: int, H: int, k: int, repeats: int) 
     g = rng.standard_normal((N, O, H, H), dtype=np.float32)
     s_layer, t_layer = S.Conv2D(O, k, weight_init="glorot"), T.Conv2D(O, k, weight_init="glorot")
     s_layer.forward(x[:1]), t_layer.forward(x[:1])  # build
-    module = t_layer.module
-    xt, gt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(g)
-
-    def scratch_step() -> None:
-        s_layer.forward(x)
-        s_layer.backward(g)
-
-    def torch_step() -> None:
-        module.zero_grad(set_to_none=True)
-        xt.grad = None
-        module(xt).backward(gt)
-
-    s, t = time_pair(scratch_step, torch_step, repeats)
+    s, t = layer_pair_time(s_layer, t_layer, x, g, repeats)
     gflop = 3 * 2.0 * N * O * H * H * C * k * k / 1e9
     return row(name, s, t, gflop, TARGET)
 

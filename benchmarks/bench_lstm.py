@@ -15,10 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 import dlfs
-from benchmarks.common import row, time_pair
+from benchmarks.common import layer_pair_time, row
 
 TARGET = 1.5
 
@@ -32,19 +31,7 @@ def bench_lstm(name: str, batch: int, steps: int, vocab: int, hidden: int, repea
     s_layer.forward(x)
     t_layer.forward(x)
     t_layer.load_state_dict(s_layer.state_dict())
-    module = t_layer.module  # SequenceOutput(nn.LSTM): the output sequence
-    xt, gt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(g)
-
-    def scratch_step() -> None:
-        s_layer.forward(x)
-        s_layer.backward(g)
-
-    def torch_step() -> None:
-        module.zero_grad(set_to_none=True)
-        xt.grad = None
-        module(xt).backward(gt)
-
-    s, t = time_pair(scratch_step, torch_step, repeats, warmup=3)
+    s, t = layer_pair_time(s_layer, t_layer, x, g, repeats, warmup=3)
     gflop = 3 * 2.0 * batch * steps * 4 * hidden * (vocab + hidden) / 1e9
     return row(name, s, t, gflop, TARGET)
 

@@ -30,6 +30,27 @@ def time_pair(scratch: Callable[[], Any], torch_fn: Callable[[], Any], repeats: 
     return float(np.median(ts["s"])), float(np.median(ts["t"]))
 
 
+def layer_pair_time(s_layer: Any, t_layer: Any, x: np.ndarray, g: np.ndarray, repeats: int,
+                    warmup: int = 2) -> tuple[float, float]:
+    """Time one forward+backward of a built layer pair on ``x`` with upstream gradient ``g``: the scratch layer
+    through its NumPy protocol, the torch layer's ``nn.Module`` directly on tensors (no adapter overhead)."""
+    import torch
+
+    module = t_layer.module
+    xt, gt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(g)
+
+    def scratch_step() -> None:
+        s_layer.forward(x)
+        s_layer.backward(g)
+
+    def torch_step() -> None:
+        module.zero_grad(set_to_none=True)
+        xt.grad = None
+        module(xt).backward(gt)
+
+    return time_pair(scratch_step, torch_step, repeats, warmup)
+
+
 def row(name: str, scratch_s: float, torch_s: float, gflop: float, target: float | None) -> dict[str, Any]:
     """One result row: times (s), their ratio, the work (GFLOP) and the achieved GFLOP/s of each backend."""
     return {"name": name, "scratch_s": scratch_s, "torch_s": torch_s, "ratio": scratch_s / torch_s, "gflop": gflop,
