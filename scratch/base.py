@@ -100,14 +100,18 @@ class Layer:
     def _check_input(self, input_: np.ndarray) -> None:
         """Raise a clear error when ``input_`` does not fit this layer (after set-up)."""
 
-    def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
+    def _prepare(self, input_: np.ndarray) -> np.ndarray:
+        """Check ``input_`` (dtype, then fit) and set up the parameters on the first one."""
         input_ = check_layer_input(self, input_)
         if self.first:
             self._check_input(input_)
             self._setup_layer(input_)
             self.first = False
         self._check_input(input_)
-        x = input_
+        return input_
+
+    def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
+        x = self._prepare(input_)
         for op in self.operations:
             x = op.forward(x, training)
         self.output = x

@@ -170,12 +170,7 @@ class RecurrentLayer(Layer):
         self.node.build(input_.shape[2], input_.dtype)
 
     def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
-        input_ = check_layer_input(self, input_)
-        if self.first:
-            self._check_input(input_)
-            self._setup_layer(input_)
-            self.first = False
-        self._check_input(input_)
+        input_ = self._prepare(input_)
         self.input_ = input_
         x = np.ascontiguousarray(input_.transpose(1, 0, 2))  # (T, batch, V)
         T, N, V = x.shape
@@ -260,12 +255,7 @@ class RNNLinear(Layer):
         self.dW, self.dB = np.zeros_like(self.W), np.zeros_like(self.B)
 
     def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
-        input_ = check_layer_input(self, input_)
-        if self.first:
-            self._check_input(input_)
-            self._setup_layer(input_)
-            self.first = False
-        self._check_input(input_)
+        input_ = self._prepare(input_)
         self.input_ = input_
         N, T, F = input_.shape
         # one matmul over every (batch, time) position, not one per sequence
