@@ -168,7 +168,12 @@ CONCEPTS: list[Concept] = [
             "torch_impl.adaptive:clip_grad_norm", (f"{_P}test_adaptive.py::test_clip_functions_match_torch_utils",
                                                    f"{_P}test_adaptive.py::test_clipping_options_match_torch_utils"),
             tolerance_op="trajectory"),
-    # chapter 7: the book's PyTorch chapter visualises learned features with t-SNE
+    # chapter 7: the convolutional autoencoder, and t-SNE to look at what it learned
+    Concept("autoencoder", "Convolutional autoencoder: Conv2D x2, Dense, Dense, Reshape, Conv2D x2, MSE", "7",
+            "scratch.autoencoder:Autoencoder", "torch_impl.autoencoder:Autoencoder",
+            (f"{_P}test_autoencoder.py::test_autoencoder_parity",
+             f"{_P}test_autoencoder.py::test_autoencoder_trajectory"),
+            "each layer's own conversion (Conv2D: W.permute(1, 0, 2, 3); Dense: W.T), keys layers.<i>.<name>"),
     Concept("tsne", "Exact t-SNE: P, Q, KL(P || Q) and its gradient (sklearn referee)", "7",
             "scratch.tsne:kl_divergence", "torch_impl.tsne:kl_divergence",
             (f"{_P}test_tsne.py::test_kl_divergence_parity", f"{_P}test_tsne.py::test_joint_probabilities_parity"),

@@ -455,6 +455,20 @@ def _gradient_clipping(dtype: str) -> list[ParityReport]:
 
 # --- chapter 7: t-SNE --------------------------------------------------------------------------------------------
 
+@register("autoencoder")
+def _autoencoder(dtype: str) -> list[ParityReport]:
+    """The chapter 7 convolutional autoencoder as one model (4 Conv2D, 2 Dense, Reshape): output, dL/dx and all
+    12 parameter gradients, on an asymmetric 6x7 image with a 5-number encoding. Weights of scale 0.1 keep the
+    tanh layers out of saturation (where every gradient would vanish and agree trivially). Finite differences of
+    the whole model take seconds, so they stay in parity_tests/test_autoencoder.py."""
+    reports = []
+    for i, batch in enumerate(BATCHES):
+        reports.append(check_layer_parity(
+            f"autoencoder batch {batch}", lambda B: B.Autoencoder((6, 7), encoding_dim=5, seed=5, dtype=dtype),
+            (batch, 1, 6, 7), dtype, seed=i, scale=0.1))
+    return reports
+
+
 @register("tsne")
 def _tsne(dtype: str) -> list[ParityReport]:
     """The pieces of exact t-SNE on 60 digits: joint probabilities P (perplexity 10), the Student-t affinities Q,
