@@ -64,7 +64,7 @@ experiments: setup
 	$(BIN)/python -m experiments.autoencoder --dataset digits --backend both --out runs/autoencoder --overwrite
 
 bench: setup
-	$(BIN)/python -m benchmarks --json runs/benchmarks.json
+	$(BIN)/python -m benchmarks --threads 1 --json runs/benchmarks.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis
