@@ -104,11 +104,13 @@ def check_callable(name: str, value: Any) -> Any:
     return value
 
 
-def check_positive_float(name: str, value: Any) -> float:
-    """``value`` must be a finite number > 0 (a step size, a learning rate)."""
+def check_positive_float(name: str, value: Any, allow_zero: bool = False) -> float:
+    """``value`` must be a finite number > 0 (a step size, a learning rate), or >= 0 with ``allow_zero``."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"{name}: expected a positive number, got {type(value).__name__} {value!r}")
-    if not (np.isfinite(value) and value > 0):
+    if allow_zero and not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value}")
+    if not allow_zero and not (np.isfinite(value) and value > 0):
         raise ValueError(f"{name}: expected a positive finite number, got {value}")
     return float(value)
 

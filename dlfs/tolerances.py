@@ -30,7 +30,8 @@ TOLERANCES: dict[tuple[str, str], Tol] = {
     ("activation", "float32"): Tol(1e-5, 1e-6, "float32 elementwise exp/tanh: 1-2 ulps between libm and torch"),
     # Trajectories compound per-step rounding: 100 steps of SGD in float64 stay far below 1e-7.
     ("trajectory", "float64"): Tol(1e-7, 1e-10, "float64 after 100 optimiser steps: the design's bound"),
-    ("trajectory", "float32"): Tol(1e-3, 1e-5, "float32 after 100 steps: rounding compounds through updates"),
+    # float32 trajectories: 1.7e-6 relative seen after 100 momentum/Adam steps (dense, conv, recurrent); 6x margin
+    ("trajectory", "float32"): Tol(1e-5, 1e-7, "float32 after 100 optimiser steps: 1.7e-6 seen"),
     # Finite differences: centred differences have O(eps^2) truncation and O(roundoff/eps) cancellation error.
     ("finite_difference", "float64"): Tol(1e-6, 1e-8, "centred difference, eps=1e-6: error ~1e-9 relative"),
     # Autograd expressions (parity_tests/test_autograd.py): small widths (<= 7) and a few ops deep; NumPy and torch

@@ -93,10 +93,8 @@ class AdaGrad(_Clipping):
     ) -> None:
         super().__init__(lr, final_lr, decay_type)
         self.eps = check_positive_float("eps", eps)
-        if not (np.isfinite(initial_accumulator_value) and initial_accumulator_value >= 0):
-            raise ValueError(f"initial_accumulator_value: expected a finite number >= 0, got "
-                             f"{initial_accumulator_value}")
-        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.initial_accumulator_value = check_positive_float(
+            "initial_accumulator_value", initial_accumulator_value, allow_zero=True)
         self._set_clipping(clip_value, clip_norm)
         self._reset_state()
 
