@@ -9,7 +9,7 @@ import pytest
 import torch
 from hypothesis import settings
 
-from dlfs.report import find_chromium
+from study.report import find_chromium
 
 matplotlib.use("Agg")
 # pytest -n 2 runs two workers on two cores: one intra-op thread each. More threads oversubscribe the cores and

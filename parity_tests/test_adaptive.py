@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import dlfs
-from dlfs.parity import check_trajectory, compare
+from study.parity import check_trajectory, compare
 
 S, T = dlfs.backend("scratch"), dlfs.backend("torch")
 SHAPES = [(4, 3), (1, 3), (5,)]

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import dlfs
-from dlfs.parity import build_pair, check_finite_differences, check_layer_parity, check_trajectory, compare
+from study.parity import build_pair, check_finite_differences, check_layer_parity, check_trajectory, compare
 from experiments import autoencoder as experiment
 
 S, T = dlfs.backend("scratch"), dlfs.backend("torch")

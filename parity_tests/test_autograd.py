@@ -2,7 +2,7 @@
 
 Every case is one expression builder ``f(L, *leaves)`` run in both backends (``L`` is ``B.autograd``): the
 same random leaves, a random upstream gradient of the output's shape, then every leaf's gradient compared with
-``dlfs.parity.compare`` (float64 rtol 1e-9; float32 the table's ``autograd`` entry, rtol 1e-5). In
+``study.parity.compare`` (float64 rtol 1e-9; float32 the table's ``autograd`` entry, rtol 1e-5). In
 float64 the scratch gradients are also checked against centred finite differences.
 """
 
@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import dlfs
-from dlfs.parity import RESULTS, ParityReport, compare, numerical_gradient
+from study.parity import RESULTS, ParityReport, compare, numerical_gradient
 
 S, T = dlfs.backend("scratch").autograd, dlfs.backend("torch").autograd
 LEAF_NAMES = "abcdefgh"

@@ -23,7 +23,7 @@ import pytest
 import dlfs
 import dlfs.checkpoint
 from dlfs.checkpoint import CHECKPOINT_FILE, SLOW_SAVE_ENV, find_checkpoint, load_checkpoint
-from dlfs.parity import compare
+from study.parity import compare
 from dlfs.tolerances import Tol
 from parity_tests.test_determinism import BATCH, CONFIGS, EPOCHS, fit
 

@@ -1,6 +1,6 @@
 """The `dlfs` command: concepts, show, parity, run, compare; their bad input; and the console script itself.
 
-Everything but the last test calls ``dlfs.cli.main([...])`` in-process; results of `dlfs parity` go to a
+Everything but the last test calls ``study.cli.main([...])`` in-process; results of `dlfs parity` go to a
 temporary file, never to the committed parity_tests/last_parity.json.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from dlfs import concepts as reg
-from dlfs import parity_suite
-from dlfs.cli import divergence, main, paired_histories
+from study import concepts as reg
+from study import parity_suite
+from study.cli import divergence, main, paired_histories
 from experiments.common import base_parser
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

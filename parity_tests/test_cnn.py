@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 import dlfs
-from dlfs.parity import build_pair, check_trajectory
+from study.parity import build_pair, check_trajectory
 from experiments import cnn
 
 

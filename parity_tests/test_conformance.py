@@ -1,4 +1,4 @@
-"""Both backends export the same public names with identical signatures (design brief section 1)."""
+"""Both backends export the same public names with identical signatures."""
 
 from __future__ import annotations
 
@@ -24,8 +24,14 @@ def _shape(sig: inspect.Signature) -> list[tuple]:
 
 
 def _paired_modules() -> list[str]:
-    names = {m.name for m in pkgutil.iter_modules(scratch.__path__)}
-    return sorted(n for n in names if n in {m.name for m in pkgutil.iter_modules(torch_impl.__path__)})
+    """Every scratch module with a torch twin of the same name: the book forms (``lstm``) and the fast forms
+    (``fast.lstm``) alike are held to the torch module's names and signatures."""
+    import scratch.fast
+
+    torch_names = {m.name for m in pkgutil.iter_modules(torch_impl.__path__)}
+    names = [m.name for m in pkgutil.iter_modules(scratch.__path__) if m.name in torch_names]
+    names += [f"fast.{m.name}" for m in pkgutil.iter_modules(scratch.fast.__path__) if m.name in torch_names]
+    return sorted(names)
 
 
 def test_backend_selection(monkeypatch):
@@ -57,7 +63,7 @@ def test_identical_signatures(module):
         s_mod, t_mod = scratch, torch_impl
     else:
         s_mod = importlib.import_module(f"scratch.{module}")
-        t_mod = importlib.import_module(f"torch_impl.{module}")
+        t_mod = importlib.import_module(f"torch_impl.{module.removeprefix('fast.')}")
     s_all, t_all = getattr(s_mod, "__all__", None), getattr(t_mod, "__all__", None)
     assert (s_all is None) == (t_all is None), f"{module}: only one twin defines __all__"
     if s_all is None:

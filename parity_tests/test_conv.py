@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 import dlfs
-import scratch.conv
-from dlfs.parity import check_finite_differences, check_layer_parity, compare
+import scratch.fast.conv
+from study.parity import check_finite_differences, check_layer_parity, compare
 from scratch.conv_loops import Conv2DLoops, conv_1d, conv_1d_grads, conv_2d, conv_2d_grads
 
 S, T = dlfs.backend("scratch"), dlfs.backend("torch")
@@ -172,9 +172,9 @@ def test_blocks_and_repeated_backward():
     grads = whole.grad_dict()
     op = whole.operations[0]
     per_sample = 2 * 3 * 3 * op.Ho * op.Wo * x.itemsize  # K = C*kh*kw rows of Ho*Wo columns
-    old = scratch.conv.WORKSPACE_BYTES
+    old = scratch.fast.conv.WORKSPACE_BYTES
     try:
-        scratch.conv.WORKSPACE_BYTES = 2 * per_sample + 1  # room for two samples' columns
+        scratch.fast.conv.WORKSPACE_BYTES = 2 * per_sample + 1  # room for two samples' columns
         blocked = S.Conv2D(3, 3)
         compare("output", blocked.forward(x), out)
         assert blocked.operations[0].block == 2
@@ -183,7 +183,7 @@ def test_blocks_and_repeated_backward():
             for k, v in blocked.grad_dict().items():
                 compare(f"grad:{k}", v, grads[k])
     finally:
-        scratch.conv.WORKSPACE_BYTES = old
+        scratch.fast.conv.WORKSPACE_BYTES = old
 
 
 def test_dropout_masks_agree_across_backends():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import dlfs
-from dlfs.parity import check_finite_differences, check_layer_parity, check_trajectory, compare
+from study.parity import check_finite_differences, check_layer_parity, check_trajectory, compare
 
 ACTIVATIONS = ["Sigmoid", "Tanh", "ReLU", "Linear"]
 
@@ -74,7 +74,7 @@ def test_mse_parity_and_finite_differences(batch, dtype):
     # the book's reduction: summed over outputs, averaged over the batch
     assert vs == pytest.approx(float(np.sum((p.astype(float) - y) ** 2) / batch), rel=1e-6)
     if dtype == "float64":
-        from dlfs.parity import numerical_gradient
+        from study.parity import numerical_gradient
 
         num = numerical_gradient(lambda: S.MeanSquaredError().forward(p, y), p)
         compare("grad vs finite differences", gs, num, "finite_difference", "float64")

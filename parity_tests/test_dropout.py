@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import dlfs
-from dlfs.parity import check_layer_parity, check_trajectory, compare, numerical_gradient
+from study.parity import check_layer_parity, check_trajectory, compare, numerical_gradient
 
 S, T = dlfs.backend("scratch"), dlfs.backend("torch")
 

@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 import dlfs
-from dlfs.parity import compare
+from study.parity import compare
 
 X, y = load_digits(return_X_y=True)
 X = (X - X.mean()) / X.std()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import dlfs
-from dlfs.parity import RESULTS, Comparison, ParityReport, compare, numerical_gradient
+from study.parity import RESULTS, Comparison, ParityReport, compare, numerical_gradient
 
 S = dlfs.backend("scratch").foundations
 T = dlfs.backend("torch").foundations

@@ -9,7 +9,7 @@ from sklearn.linear_model import LinearRegression
 
 import dlfs
 from dlfs.data import book_regression_split, load_boston, load_diabetes
-from dlfs.parity import compare
+from study.parity import compare
 from dlfs.tolerances import Tol
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import dlfs
-from dlfs.parity import check_trajectory, compare
+from study.parity import check_trajectory, compare
 from dlfs.training import lr_schedule
 
 S, T = dlfs.backend("scratch"), dlfs.backend("torch")

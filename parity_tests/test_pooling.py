@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import dlfs
-from dlfs.parity import check_finite_differences, check_layer_parity, compare
+from study.parity import check_finite_differences, check_layer_parity, compare
 
 S, T = dlfs.backend("scratch"), dlfs.backend("torch")
 

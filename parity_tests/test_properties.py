@@ -21,7 +21,7 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from dlfs.parity import check_finite_differences, check_layer_parity
+from study.parity import check_finite_differences, check_layer_parity
 
 
 def examples(n: int) -> int:

@@ -1,12 +1,12 @@
-"""The generated tables: README.md's concept table (from the registry, dlfs/concepts.py) and docs/parity.md's
+"""The generated tables: README.md's concept table (from the registry, study/concepts.py) and docs/parity.md's
 tolerance table (from dlfs/tolerances.py). A stale copy fails here; `dlfs concepts --readme` rewrites both."""
 
 from __future__ import annotations
 
 import difflib
 
-from dlfs.cli import main
-from dlfs.concepts import (
+from study.cli import main
+from study.concepts import (
     CONCEPTS,
     PARITY_DOC,
     README_BEGIN,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import dlfs
-from dlfs.parity import (
+from study.parity import (
     build_pair,
     check_finite_differences,
     check_layer_parity,

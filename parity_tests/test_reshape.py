@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import dlfs
-from dlfs.parity import check_finite_differences, check_layer_parity
+from study.parity import check_finite_differences, check_layer_parity
 
 S, T = dlfs.backend("scratch"), dlfs.backend("torch")
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import dlfs
-from dlfs.parity import check_trajectory, compare, numerical_gradient
+from study.parity import check_trajectory, compare, numerical_gradient
 
 S, T = dlfs.backend("scratch"), dlfs.backend("torch")
 

@@ -23,9 +23,9 @@ from sklearn.manifold import trustworthiness
 from sklearn.manifold._t_sne import _gradient_descent, _joint_probabilities, _kl_divergence
 from sklearn.metrics import pairwise_distances
 
-import scratch.tsne as S
+import scratch.fast.tsne as S
 import torch_impl.tsne as T
-from dlfs.parity import RESULTS, ParityReport, compare, numerical_gradient
+from study.parity import RESULTS, ParityReport, compare, numerical_gradient
 
 N = 300
 X_DIGITS = load_digits().data[:N]  # (300, 64), pixel values 0..16

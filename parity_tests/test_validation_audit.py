@@ -86,7 +86,7 @@ def with_nan(a: np.ndarray) -> np.ndarray:
 
 def cli(*argv: str) -> None:
     """``dlfs ARGV`` in-process; a non-zero exit status is raised as ``SystemExit`` (the message is on stderr)."""
-    from dlfs.cli import main
+    from study.cli import main
 
     code = main(list(argv))
     if code:
@@ -707,7 +707,7 @@ FIXED = [
     "(`experiments/ladder.py`); `char_lstm --temperature 0` was refused only *after* training (7 minutes with the "
     "defaults), and `--lr`/`--clip-norm` after loading the text: now checked before anything runs, with `--text` "
     "(`experiments/char_lstm.py`).",
-    "`dlfs show --width -5` was silently clamped to the minimum width; now a usage error (`dlfs/cli.py`).",
+    "`dlfs show --width -5` was silently clamped to the minimum width; now a usage error (`study/cli.py`).",
 ]
 
 # Inputs still not validated clearly: (input, what happens, owner). Every gap found so far is fixed and has a row.

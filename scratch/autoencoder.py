@@ -25,7 +25,7 @@ import numpy as np
 from dlfs.errors import check_array, check_positive_int
 from dlfs.windows import pair
 from scratch.activations import Tanh
-from scratch.conv import Conv2D
+from scratch.fast.conv import Conv2D
 from scratch.dense import Dense
 from scratch.losses import MeanSquaredError
 from scratch.network import NeuralNetwork

@@ -25,7 +25,7 @@ import numpy as np
 
 from dlfs.windows import Pads
 from scratch.base import ParamOperation
-from scratch.conv import Conv2D
+from scratch.fast.conv import Conv2D
 
 __all__ = ["conv_1d", "conv_1d_grads", "pad_2d", "conv_2d", "conv_2d_grads", "conv_2d_multi", "conv_2d_multi_grads",
            "Conv2DLoops"]

@@ -5,9 +5,9 @@ A *node* (the book's name; PyTorch says *cell*) is one time step with its parame
 The hidden state (and the LSTM's cell state) starts at zero for every batch: no state is carried between
 batches, in either backend.
 
-Parameters are stored *fused*: every gate's matrix is a block of columns of one array, so one matmul per time
-step serves all gates. The canonical state dict (the book's per-gate matrices) is a set of views into the fused
-arrays, so an optimiser updating ``params()`` in place updates the fused storage.
+Each node exists twice: its book form (``scratch/rnn.py``, ``scratch/gru.py``, ``scratch/lstm.py``: the book's
+equations, one per line) and its fast form (``scratch/fast/``: fused gate storage, time-major loops), which
+training uses. Both hold the canonical per-gate parameters in the same state-dict layout.
 
 Unlike the book's ``RNNLayer``, which ends in its own output projection ``W_v``, our layers return the hidden
 states (as ``nn.LSTM`` does) so they stack; ``RNNLinear`` is the projection, applied at every time step.
@@ -33,11 +33,6 @@ from scratch.base import Layer
 __all__ = ["RNNLinear"]
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-x) written as (1 + tanh(x/2)) / 2: one transcendental call and no overflow for x << 0."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 def check_state_input(owner: str, name: str, s: np.ndarray | None, batch: int, hidden: int,
                       dtype: np.dtype) -> np.ndarray:
     """A node's incoming state (``h`` or ``c``): None means zeros, else it must be (batch, hidden)."""
@@ -46,188 +41,6 @@ def check_state_input(owner: str, name: str, s: np.ndarray | None, batch: int, h
     s = check_layer_input(f"{owner} {name}", s)
     check_state_shape(owner, name, s, batch, hidden)
     return s.astype(dtype, copy=False)
-
-
-class RecurrentNode:
-    """Base of the one-step nodes: fused parameter storage, canonical views, lazy set-up, the state-dict protocol.
-
-    A subclass sets ``param_names`` and ``n_gates`` and implements ``_spec`` (the canonical shapes and initial
-    scales), ``_views`` (canonical name -> view into the fused arrays), ``forward_step`` and ``backward_step``.
-    Fused storage: ``W_x`` (V, G*H) on the input, ``W_h`` (H, G*H) on the previous hidden state, ``B`` (1, G*H),
-    where G is the number of gate blocks; their gradients ``dW_x``, ``dW_h``, ``dB`` have the same shapes.
-    """
-
-    param_names: tuple[str, ...] = ()
-    n_gates = 1
-
-    def __init__(self, hidden_size: int, weight_init: str = "glorot") -> None:
-        self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
-        self.weight_init = weight_init
-        self.input_size: int | None = None
-        self.rng: np.random.Generator = np.random.default_rng(0)  # a layer or network hands in its stream
-
-    # --- set-up ------------------------------------------------------------------------------------------------
-    def _spec(self, V: int) -> dict[str, tuple[tuple[int, ...], float]]:
-        """Canonical name -> (shape, initial standard deviation), in the order the weights are drawn."""
-        raise NotImplementedError
-
-    def _allocate(self, V: int, dtype: np.dtype) -> None:
-        """Fused arrays and their gradients; subclasses with extra arrays extend this."""
-        GH = self.n_gates * self.hidden_size
-        self.W = np.zeros((V + self.hidden_size, GH), dtype=dtype)  # [W_x; W_h]: rows for x, then rows for h
-        self.B = np.zeros((1, GH), dtype=dtype)
-        self.dW, self.dB = np.zeros_like(self.W), np.zeros_like(self.B)
-        self.W_x, self.W_h = self.W[:V], self.W[V:]  # row blocks: contiguous views
-        self.dW_x, self.dW_h = self.dW[:V], self.dW[V:]
-
-    def refresh(self) -> None:
-        """Before a forward pass: a contiguous copy of W_h^T, which every backward step multiplies by (BLAS runs
-        ~1.5x faster on it than on the transposed view). The weights do not change between forward and backward."""
-        self.W_hT = np.ascontiguousarray(self.W_h.T)
-
-    def _views(self, W: np.ndarray, B: np.ndarray) -> dict[str, np.ndarray]:
-        """Canonical name -> view into the fused arrays (``W``/``B`` or their gradients ``dW``/``dB``)."""
-        raise NotImplementedError
-
-    def build(self, V: int, dtype: np.dtype) -> None:
-        """Create the parameters for inputs of width ``V``, drawing them from ``self.rng`` in canonical order."""
-        self.input_size = V
-        self._allocate(V, dtype)
-        self.params_, self.grads_ = self._param_views(), self._grad_views()
-        for name, (shape, scale) in self._spec(V).items():
-            self.params_[name][...] = draw(self.rng, shape, scale, dtype)
-
-    def _param_views(self) -> dict[str, np.ndarray]:
-        return self._views(self.W, self.B)
-
-    def _grad_views(self) -> dict[str, np.ndarray]:
-        return self._views(self.dW, self.dB)
-
-    def _scale(self, fan_in: int, fan_out: int) -> float:
-        return init_scale(self.weight_init, fan_in, fan_out)
-
-    # --- the state-dict protocol ------------------------------------------------------------------------------
-    def _require_built(self, what: str) -> None:
-        if self.input_size is None:
-            raise RuntimeError(f"{self!r}.{what}: the parameters do not exist until the first input "
-                               f"(call forward once, or build the network with a sample batch)")
-
-    def _fused(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(array, gradient) pairs of the fused storage; together they hold every canonical parameter once."""
-        return [(self.W, self.dW), (self.B, self.dB)]
-
-    def params(self) -> list[np.ndarray]:
-        """The fused arrays, which an optimiser updates in place: the same numbers as ``state_dict()``'s per-gate
-        views, in a few contiguous arrays (an elementwise update is ~5x faster on them than on strided views)."""
-        self._require_built("params")
-        return [p for p, _ in self._fused()]
-
-    def param_grads(self) -> list[np.ndarray]:
-        self._require_built("param_grads")
-        return [g for _, g in self._fused()]
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        self._require_built("state_dict")
-        return {n: self.params_[n].copy() for n in self.param_names}
-
-    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        self._require_built("load_state_dict")
-        check_state(repr(self), {n: self.params_[n].shape for n in self.param_names}, state)
-        for n in self.param_names:
-            self.params_[n][...] = np.asarray(state[n], dtype=self.params_[n].dtype)  # in place: views
-
-    def grad_dict(self) -> dict[str, np.ndarray]:
-        self._require_built("grad_dict")
-        return {n: self.grads_[n].copy() for n in self.param_names}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.hidden_size})"
-
-
-class RecurrentLayer(Layer):
-    """Base of the layers: a node unrolled over time. x (batch, time, V) -> hidden states (batch, time, H).
-
-    Internally time-major: x is transposed to (time, batch, V) so that every step's slice is contiguous, and
-    the input projection of all steps, ``x @ W_x + B``, is one matmul before the loop; the loop does only the
-    ``h @ W_h`` part. Backward runs the steps in reverse (backpropagation through time), collects each step's
-    pre-activation gradients, and computes ``dW_x``, ``dW_h``, ``dB`` and dL/dx with one matmul each.
-    """
-
-    def __init__(self, hidden_size: int, weight_init: str = "glorot") -> None:
-        super().__init__(check_positive_int("hidden_size", hidden_size))
-        self.hidden_size = self.neurons
-        self.node = self._make_node(hidden_size, weight_init)
-
-    def _make_node(self, hidden_size: int, weight_init: str) -> RecurrentNode:
-        raise NotImplementedError
-
-    def _check_input(self, input_: np.ndarray) -> None:
-        check_sequence(repr(self), input_, self.node.input_size)
-
-    def _setup_layer(self, input_: np.ndarray) -> None:
-        self.node.rng = self.rng
-        self.node.build(input_.shape[2], input_.dtype)
-
-    def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
-        input_ = self._prepare(input_)
-        self.input_ = input_
-        x = np.ascontiguousarray(input_.transpose(1, 0, 2))  # (T, batch, V)
-        T, N, V = x.shape
-        self._x2 = x.reshape(T * N, V)
-        node = self.node
-        node.refresh()
-        AX = (self._x2 @ node.W_x + node.B).reshape(T, N, -1)  # every step's input projection at once
-        self._out = self._run(AX)  # (T, batch, H)
-        self.output = np.ascontiguousarray(self._out.transpose(1, 0, 2))
-        return self.output
-
-    def backward(self, output_grad: np.ndarray) -> np.ndarray:
-        check_forward_called(self, hasattr(self, "output"))
-        if output_grad.shape != self.output.shape:
-            raise ValueError(f"{self!r}.backward: expected a gradient of shape {self.output.shape} "
-                             f"(the output's), got {output_grad.shape}")
-        g = np.ascontiguousarray(output_grad.transpose(1, 0, 2)).astype(self.output.dtype, copy=False)
-        T, N, _ = g.shape
-        dAX = self._run_backward(g)  # (T, batch, G*H): dL/d(x W_x + B) at every step
-        dAX2 = dAX.reshape(T * N, -1)
-        node = self.node
-        node.dW_x[...] = self._x2.T @ dAX2
-        node.dB[...] = dAX2.sum(axis=0, keepdims=True)
-        dx = (dAX2 @ node.W_x.T).reshape(T, N, -1)
-        return np.ascontiguousarray(dx.transpose(1, 0, 2))
-
-    def _previous_hidden(self) -> np.ndarray:
-        """(T*batch, H): the hidden state each step received (zeros at t = 0), for ``dW_h = H_prev^T dA``."""
-        H_prev = np.empty_like(self._out)
-        H_prev[0] = 0
-        H_prev[1:] = self._out[:-1]
-        return H_prev.reshape(-1, self.hidden_size)
-
-    def _run(self, AX: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _run_backward(self, grad: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    # --- parameters live in the node --------------------------------------------------------------------------
-    def params(self) -> list[np.ndarray]:
-        return self.node.params()
-
-    def param_grads(self) -> list[np.ndarray]:
-        return self.node.param_grads()
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        self._require_built("state_dict")
-        return self.node.state_dict()
-
-    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        self._require_built("load_state_dict")
-        self.node.load_state_dict(state)
-
-    def grad_dict(self) -> dict[str, np.ndarray]:
-        self._require_built("grad_dict")
-        return self.node.grad_dict()
 
 
 class RNNLinear(Layer):

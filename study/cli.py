@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dlfs import concepts as reg
-from dlfs.concepts import ROOT
+from study import concepts as reg
+from study.concepts import ROOT
 
 
 class UsageError(Exception):
@@ -236,12 +236,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 # --- dlfs parity ---------------------------------------------------------------------------------------------------
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from dlfs import parity_suite
+    from study import parity_suite
 
     keys = [_concept(k).key for k in args.concepts] or [c.key for c in reg.CONCEPTS]
     missing = [k for k in keys if k not in parity_suite.CHECKS]
     if missing:
-        raise UsageError(f"no parity check registered for {', '.join(missing)} (dlfs/parity_suite.py)")
+        raise UsageError(f"no parity check registered for {', '.join(missing)} (study/parity_suite.py)")
     dtypes = [args.dtype] if args.dtype else list(parity_suite.DTYPES)
     outcomes = [parity_suite.run(k, d) for k in keys for d in dtypes]
     if not args.no_save:
@@ -471,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     results_help = "the last-results file of `dlfs parity` (default: parity_tests/last_parity.json)"
 
     c = sub.add_parser("concepts", help="the concept map: chapter, both sources (file:line), tests, last errors",
-                       description="The concept map, generated from the registry (dlfs/concepts.py) with inspect: "
+                       description="The concept map, generated from the registry (study/concepts.py) with inspect: "
                        "for each concept its book chapter, the scratch and the torch object with file:line, its "
                        "parity tests, and the worst relative error scratch vs torch of the last `dlfs parity`.")
     c.add_argument("--json", action="store_true", help="print the table as JSON")
@@ -494,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_show)
 
     r = sub.add_parser("parity", help="run the parity checks and print errors against tolerances",
-                       description="Run each concept's parity check (dlfs/parity_suite.py) in float64 and float32 "
+                       description="Run each concept's parity check (study/parity_suite.py) in float64 and float32 "
                        "and print, per concept, the forward / input-gradient / parameter-gradient max abs and rel "
                        "errors against their tolerances. Exit status 1 when any check fails.")
     r.add_argument("concepts", nargs="*", metavar="CONCEPT", help="concepts to check (default: all)")

@@ -1,12 +1,12 @@
 """Per-concept parity checks that run outside pytest: what ``dlfs parity`` runs.
 
-Each check builds its concept small in both backends through the helpers of ``dlfs/parity.py`` (random non-zero
+Each check builds its concept small in both backends through the helpers of ``study/parity.py`` (random non-zero
 weights and biases, a random upstream gradient, batch sizes 1 and > 1, asymmetric shapes) and returns the
 ``ParityReport``s it made; in float64 it adds the scratch side's finite-difference check where there is a
 backward. A failed comparison raises ``AssertionError`` with the numbers. The pytest suite (``parity_tests/``)
 covers more cases; these are the quick, printable summary, one per row of the concept table.
 
-    from dlfs.parity_suite import run
+    from study.parity_suite import run
     outcome = run("dense", "float32")        # Outcome(passed=True, reports=[...])
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from dlfs.backends import backend
-from dlfs.parity import (
+from study.parity import (
     Comparison,
     ParityReport,
     build_pair,

@@ -28,7 +28,7 @@ class Concept:
     """One concept of the book: where it lives in each backend, its parity tests, and how it is compared.
 
     ``scratch``/``torch`` are ``"module:qualname"`` (a class, a function or a method); ``key`` also names its
-    check in ``dlfs.parity_suite``; ``tolerance_op`` is its row of ``dlfs.tolerances``.
+    check in ``study.parity_suite``; ``tolerance_op`` is its row of ``dlfs.tolerances``.
     """
 
     key: str  # short name for `dlfs show KEY` and `dlfs parity KEY`
