@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 import dlfs
-from study.parity import build_pair, check_finite_differences, check_layer_parity, check_trajectory, compare
 from experiments import autoencoder as experiment
+from study.parity import build_pair, check_finite_differences, check_layer_parity, check_trajectory, compare
 
 S, T = dlfs.backend("scratch"), dlfs.backend("torch")
 SCALE = 0.1  # random weights of this size keep the tanh layers out of saturation, where gradients would vanish

@@ -23,9 +23,9 @@ import pytest
 import dlfs
 import dlfs.checkpoint
 from dlfs.checkpoint import CHECKPOINT_FILE, SLOW_SAVE_ENV, find_checkpoint, load_checkpoint
-from study.parity import compare
 from dlfs.tolerances import Tol
 from parity_tests.test_determinism import BATCH, CONFIGS, EPOCHS, fit
+from study.parity import compare
 
 K = 3  # the interrupted run stops right after the checkpoint of epoch K (of EPOCHS = 6)
 TORCH_RESUME = Tol(1e-12, 0.0, "torch resume: the same operations on the same state (0 seen)")

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from experiments.common import base_parser
 from study import concepts as reg
 from study import parity_suite
 from study.cli import divergence, main, paired_histories
-from experiments.common import base_parser
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

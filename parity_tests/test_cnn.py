@@ -8,8 +8,8 @@ import json
 import numpy as np
 
 import dlfs
-from study.parity import build_pair, check_trajectory
 from experiments import cnn
+from study.parity import build_pair, check_trajectory
 
 
 def test_cnn_trajectory_parity():

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 
 import dlfs
 import scratch.fast.conv
-from study.parity import check_finite_differences, check_layer_parity, compare
 from scratch.conv_loops import Conv2DLoops, conv_1d, conv_1d_grads, conv_2d, conv_2d_grads
+from study.parity import check_finite_differences, check_layer_parity, compare
 
 S, T = dlfs.backend("scratch"), dlfs.backend("torch")
 

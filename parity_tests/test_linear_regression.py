@@ -9,8 +9,8 @@ from sklearn.linear_model import LinearRegression
 
 import dlfs
 from dlfs.data import book_regression_split, load_boston, load_diabetes
-from study.parity import compare
 from dlfs.tolerances import Tol
+from study.parity import compare
 
 
 def _data(name):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import dlfs
-from study.parity import check_trajectory, compare
 from dlfs.training import lr_schedule
+from study.parity import check_trajectory, compare
 
 S, T = dlfs.backend("scratch"), dlfs.backend("torch")
 rng = np.random.default_rng(31)

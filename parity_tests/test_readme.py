@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 
+from dlfs.tolerances import TOLERANCES
 from study.cli import main
 from study.concepts import (
     CONCEPTS,
@@ -18,7 +19,6 @@ from study.concepts import (
     tolerance_table,
     update_readme,
 )
-from dlfs.tolerances import TOLERANCES
 
 README = ROOT / "README.md"
 

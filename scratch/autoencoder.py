@@ -25,8 +25,8 @@ import numpy as np
 from dlfs.errors import check_array, check_positive_int
 from dlfs.windows import pair
 from scratch.activations import Tanh
-from scratch.fast.conv import Conv2D
 from scratch.dense import Dense
+from scratch.fast.conv import Conv2D
 from scratch.losses import MeanSquaredError
 from scratch.network import NeuralNetwork
 from scratch.reshape import Reshape

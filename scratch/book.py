@@ -12,12 +12,6 @@ from typing import Any
 
 import scratch
 from scratch import tsne  # noqa: F401  (the book form's pieces)
-from scratch.conv import Conv2D
-from scratch.gru import GRULayer, GRUNode
-from scratch.lstm import LSTMLayer, LSTMNode
-from scratch.pooling import AvgPool2D, MaxPool2D
-from scratch.rnn import RNNLayer, RNNNode
-from scratch.tsne import TSNE
 
 # the names whose book form differs from what the package exports (its fast form)
 BOOK_FORMS = ("Conv2D", "MaxPool2D", "AvgPool2D", "RNNNode", "RNNLayer", "GRUNode", "GRULayer", "LSTMNode",

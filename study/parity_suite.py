@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from dlfs.backends import backend
+from dlfs.tolerances import Tol
 from study.parity import (
     Comparison,
     ParityReport,
@@ -34,7 +35,6 @@ from study.parity import (
     compare,
     numerical_gradient,
 )
-from dlfs.tolerances import Tol
 
 Check = Callable[[str], list[ParityReport]]
 CHECKS: dict[str, Check] = {}

@@ -22,6 +22,7 @@ from dlfs.exchange import check_state
 from dlfs.init import draw, init_scale
 from scratch.base import Layer
 
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + e^-x) written as (1 + tanh(x/2)) / 2: one transcendental call and no overflow for x << 0."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
