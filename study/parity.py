@@ -20,6 +20,20 @@ import numpy as np
 from dlfs.backends import backend
 from dlfs.tolerances import Tol, tolerance
 
+FORMS = ("book", "scratch", "torch")  # the book form, the scratch backend (fast forms), the torch backend
+
+
+def namespace(form: str) -> ModuleType:
+    """The module a build function receives for ``form``: ``"book"`` is ``scratch.book`` (every concept's
+    book form under the shared names), ``"scratch"`` and ``"torch"`` are the backends."""
+    if form == "book":
+        import importlib
+
+        return importlib.import_module("scratch.book")
+    if form not in FORMS:
+        raise ValueError(f"form: expected one of {list(FORMS)}, got {form!r}")
+    return backend(form)
+
 
 @dataclass
 class Comparison:
@@ -134,10 +148,11 @@ def build_pair(
     x: np.ndarray,
     seed: int = 0,
     scale: float = 0.5,
+    forms: tuple[str, str] = ("scratch", "torch"),
 ) -> tuple[Any, Any, dict[str, np.ndarray]]:
-    """Build ``build(B)`` in both backends, materialise its parameters on ``x`` and give both the same
-    random non-zero state. Returns (scratch_obj, torch_obj, state)."""
-    s_obj, t_obj = build(backend("scratch")), build(backend("torch"))
+    """Build ``build(B)`` in both ``forms`` (default: the two backends), materialise its parameters on ``x``
+    and give both the same random non-zero state. Returns (first_obj, second_obj, state)."""
+    s_obj, t_obj = build(namespace(forms[0])), build(namespace(forms[1]))
     s_obj.forward(x, training=False)
     t_obj.forward(x, training=False)
     rng = np.random.default_rng(seed + 1)
@@ -160,18 +175,20 @@ def check_layer_parity(
     x: np.ndarray | None = None,
     training: bool = False,
     scale: float = 0.5,
+    forms: tuple[str, str] = ("scratch", "torch"),
 ) -> ParityReport:
     """Build ``build(B)`` in both backends, copy weights, forward, backward with a random upstream
     gradient, and compare output, input gradient and every parameter gradient.
 
     ``build`` receives a backend module and returns a layer or network in ``dtype``. ``x`` defaults to a
-    standard normal array of ``input_shape``.
+    standard normal array of ``input_shape``. ``forms`` names the two sides (``FORMS``), the first the
+    expected one: ``("book", "scratch")`` holds a fast form to its book form.
     """
     rng = np.random.default_rng(seed)
     if x is None:
         x = rng.standard_normal(input_shape)
     x = np.asarray(x).astype(dtype)
-    s_obj, t_obj, _ = build_pair(build, x, seed, scale)
+    s_obj, t_obj, _ = build_pair(build, x, seed, scale, forms)
     report = ParityReport(concept, dtype)
     out_s = s_obj.forward(x, training=training)
     out_t = t_obj.forward(x, training=training)
@@ -182,7 +199,7 @@ def check_layer_parity(
     report.add(compare("input_grad", gin_t, gin_s, op, dtype))
     gs, gt = s_obj.grad_dict(), t_obj.grad_dict()
     if sorted(gs) != sorted(gt):
-        raise AssertionError(f"parameter names differ: scratch {sorted(gs)} vs torch {sorted(gt)}")
+        raise AssertionError(f"parameter names differ: {forms[0]} {sorted(gs)} vs {forms[1]} {sorted(gt)}")
     for k in sorted(gs):
         report.add(compare(f"grad:{k}", gt[k], gs[k], op, dtype))
     RESULTS.append(report.summary())
@@ -219,13 +236,15 @@ def check_finite_differences(
     eps: float = 1e-6,
     x: np.ndarray | None = None,
     scale: float = 0.5,
+    form: str = "scratch",
 ) -> ParityReport:
-    """The scratch backend's analytic backward against centred finite differences (float64).
+    """The scratch backend's analytic backward (or the book form's, ``form="book"``) against centred finite
+    differences (float64).
 
     The scalar is ``L = sum(forward(x) * G)`` for a fixed random ``G``, so dL/dout = G exercises
     ``backward`` with a random upstream gradient; every input element and every parameter is perturbed.
     """
-    S = backend("scratch")
+    S = namespace(form)
     rng = np.random.default_rng(seed)
     if x is None:
         x = rng.standard_normal(input_shape)
@@ -270,6 +289,7 @@ def check_trajectory(
     fit_kwargs: Mapping[str, Any] | None = None,
     scale: float = 0.5,
     compare_history: bool = False,
+    forms: tuple[str, str] = ("scratch", "torch"),
 ) -> ParityReport:
     """Train the same network in both backends from the same weights on the same batches with each
     backend's own ``Trainer``; compare every parameter afterwards (``trajectory`` tolerance).
@@ -279,17 +299,18 @@ def check_trajectory(
     X, y = np.asarray(X).astype(dtype), np.asarray(y)
     if np.issubdtype(y.dtype, np.floating):
         y = y.astype(dtype)
-    s_net, t_net, _ = build_pair(build_net, X[:2], seed, scale)
+    s_net, t_net, _ = build_pair(build_net, X[:2], seed, scale, forms)
     kw = dict(epochs=epochs, batch_size=batch_size, seed=seed, eval_every=epochs)
     kw.update(fit_kwargs or {})
-    S, T = backend("scratch"), backend("torch")
+    S, T = namespace(forms[0]), namespace(forms[1])
     hs = S.Trainer(s_net, build_optimizer(S)).fit(X, y, X, y, **kw)
     ht = T.Trainer(t_net, build_optimizer(T)).fit(X, y, X, y, **kw)
     report = ParityReport(concept + " (trajectory)", dtype)
     if compare_history:
         for key in ("eval_epochs", "best_epoch", "stopped_epoch", "restored_epoch"):
             if getattr(hs, key) != getattr(ht, key):
-                raise AssertionError(f"history.{key}: scratch {getattr(hs, key)} != torch {getattr(ht, key)}")
+                raise AssertionError(f"history.{key}: {forms[0]} {getattr(hs, key)} != {forms[1]} "
+                                     f"{getattr(ht, key)}")
         for key in ("lr", "train_loss", "val_loss"):
             report.add(compare(f"history:{key}", np.array(getattr(ht, key)), np.array(getattr(hs, key)),
                                "trajectory", dtype, check_dtype=False))
