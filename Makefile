@@ -42,7 +42,7 @@ test-fast: $(STAMP)
 # The run report rendered in headless Chromium (Debian's chromium package; .ci/run installs it). `make test` collects
 # this test only where Chromium exists; here a missing Chromium is an error.
 browser-test: $(STAMP)
-	@$(BIN)/python -c "from study.report import find_chromium; raise SystemExit(find_chromium() is None)" \
+	@$(BIN)/python -c "from experiments.report import find_chromium; raise SystemExit(find_chromium() is None)" \
 	  || { echo "browser-test needs Chromium: apt-get install -y chromium (or set DLFS_CHROMIUM)"; exit 1; }
 	$(BIN)/python -m pytest parity_tests/test_report_browser.py
 

@@ -21,8 +21,8 @@ class Layer(Protocol):
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray: ...
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """``grad_out`` has the output's shape; returns dL/dx with the input's shape."""
+    def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        """``output_grad`` (dL/doutput) has the output's shape; returns dL/dx with the input's shape."""
         ...
 
     def state_dict(self) -> StateDict: ...

@@ -2,7 +2,7 @@
 
 Every run writes, under ``--out`` (default ``runs/<time>-<name>``): ``metrics.json`` (results per backend),
 ``config.json`` (every argument, seed, library versions, backends), its PNG plots, and a self-contained
-``report.html`` (see ``study/report.py``).
+``report.html`` (see ``experiments/report.py``).
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def finish_run(out: Path, name: str, args: argparse.Namespace, metrics: dict[str
               "out": str(out), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "platform": platform.platform()}
     save_json(out / "metrics.json", metrics)
     save_json(out / "config.json", config)
-    from study.report import write_report
+    from experiments.report import write_report
 
     write_report(out / "report.html", title or f"dlfs {name}", config, headers, rows, [Path(f) for f in figures],
                  notes)

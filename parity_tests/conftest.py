@@ -9,7 +9,7 @@ import pytest
 import torch
 from hypothesis import settings
 
-from study.report import find_chromium
+from experiments.report import find_chromium
 
 matplotlib.use("Agg")
 # pytest -n 2 runs two workers on two cores: one intra-op thread each. More threads oversubscribe the cores and
@@ -27,6 +27,12 @@ collect_ignore = [] if find_chromium() else ["test_report_browser.py"]
 settings.register_profile("dlfs", derandomize=True, deadline=None, database=None, max_examples=100)
 settings.register_profile("long", parent=settings.get_profile("dlfs"), max_examples=1000)
 settings.load_profile(os.environ.get("DLFS_HYPOTHESIS_PROFILE", "") or "dlfs")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _parity_results_outside_the_checkout(tmp_path_factory):
+    """`dlfs parity` records its results in the user's cache: during the tests, a temporary one."""
+    os.environ["DLFS_CACHE_DIR"] = str(tmp_path_factory.mktemp("dlfs-cache"))
 
 
 @pytest.fixture(params=["scratch", "torch"])

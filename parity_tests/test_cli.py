@@ -1,7 +1,8 @@
-"""The `dlfs` command: concepts, show, parity, run, compare; their bad input; and the console script itself.
+"""The `dlfs` command: concepts, parity, regenerate, run, compare; their bad input; and the console script.
 
-Everything but the last test calls ``study.cli.main([...])`` in-process; results of `dlfs parity` go to a
-temporary file, never to the committed parity_tests/last_parity.json.
+Everything but the last test calls ``study.cli.main([...])`` in-process; `dlfs parity` records its results
+in a temporary user cache (``conftest.py``) or a temporary file, never in the checkout. `dlfs show` has its
+own file, ``test_show.py``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ import pytest
 
 from experiments.common import base_parser
 from study import concepts as reg
-from study import parity_suite
+from study import results
 from study.cli import divergence, main, paired_histories
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -30,43 +29,56 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-# --- the registry -------------------------------------------------------------------------------------------------
+# --- the registry -----------------------------------------------------------------------------------------------
 
-def test_registry_is_in_book_order_with_a_check_for_every_concept():
+def test_registry_is_in_book_order_with_a_spec_for_every_concept():
     chapters = [int(c.chapter) for c in reg.CONCEPTS]
     assert chapters == sorted(chapters) and chapters[0] == 1
     keys = [c.key for c in reg.CONCEPTS]
-    assert len(keys) == len(set(keys))
-    assert set(parity_suite.CHECKS) == set(keys)
+    assert len(keys) == len(set(keys)) == 36
+    assert all(c.specs for c in reg.CONCEPTS)
 
 
 def test_registry_points_at_real_objects_and_tests():
     for c in reg.CONCEPTS:
-        for ref in (c.scratch, c.torch):
+        refs = [c.scratch, c.torch, *c.scratch_objects, *c.torch_objects] + ([c.fast] if c.fast else [])
+        for ref in refs:
             obj = reg.resolve(ref)
             file, line = reg.locate(ref)
             name = ref.split(":")[1].split(".")[-1]
             head = (reg.ROOT / file).read_text().splitlines()[line - 1: line + 3]  # decorators come first
             assert any(re.match(rf"\s*(class|def) {name}\b", x) for x in head), (ref, head)
             assert inspect.getsourcelines(obj)[1] == line
-        assert not c.scratch.startswith("torch") and c.torch.startswith("torch_impl.")
+        assert c.scratch.startswith("scratch.") and not c.scratch.startswith("scratch.fast.")
+        assert c.torch.startswith("torch_impl.") and (c.fast is None or c.fast.startswith("scratch.fast."))
         for node in c.tests:
             path, _, test = node.partition("::")
             text = (reg.ROOT / path).read_text()
             assert not test or f"def {test}(" in text, f"{c.key}: {node} does not exist"
 
 
-# --- dlfs concepts --------------------------------------------------------------------------------------------------
+def test_every_fast_form_has_its_book_form_in_the_registry():
+    import scratch
+    import scratch.book
+
+    for name in scratch.book.BOOK_FORMS:
+        assert getattr(scratch.book, name) is not getattr(scratch, name), name  # two forms, two classes
+    fast = {c.fast.split(":")[0] for c in reg.CONCEPTS if c.fast}
+    assert fast == {"scratch.fast.conv", "scratch.fast.pooling", "scratch.fast.rnn", "scratch.fast.gru",
+                    "scratch.fast.lstm", "scratch.fast.tsne"}
+
+
+# --- dlfs concepts ----------------------------------------------------------------------------------------------
 
 def test_concepts_table_and_json(capsys, tmp_path):
     code, out, _ = run(capsys, "concepts", "--results", str(tmp_path / "none.json"))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split()[:3] == ["concept", "ch", "object"]
+    assert lines[0].split()[:2] == ["concept", "ch"] and "fast form" in lines[0]
     for c in reg.CONCEPTS:
         row = next(x for x in lines if x.split()[:1] == [c.key])
-        assert f"{reg.locate(c.scratch)[0]}:{reg.locate(c.scratch)[1]}" in row
-        assert f"{reg.locate(c.torch)[0]}:{reg.locate(c.torch)[1]}" in row
+        assert "{}:{}".format(*reg.locate(c.scratch)) in row and "{}:{}".format(*reg.locate(c.torch)) in row
+        assert ("{}:{}".format(*reg.locate(c.fast)) if c.fast else " same ") in row
         assert row.split()[-2:] == ["-", "-"]  # never run: no error to show
     code, out, _ = run(capsys, "concepts", "--json", "--results", str(tmp_path / "none.json"))
     rows = json.loads(out)
@@ -74,43 +86,67 @@ def test_concepts_table_and_json(capsys, tmp_path):
     dense = rows[[r["concept"] for r in rows].index("dense")]
     assert dense["scratch"] == {"object": "scratch.dense:Dense", "file": "scratch/dense.py",
                                 "line": reg.locate("scratch.dense:Dense")[1]}
+    assert dense["fast_is_book"] and "fast" not in dense
     assert dense["doc"] == "docs/dense.md" and dense["last_parity"] == {}
+    lstm = rows[[r["concept"] for r in rows].index("lstm")]
+    assert lstm["scratch"]["file"] == "scratch/lstm.py" and lstm["fast"]["file"] == "scratch/fast/lstm.py"
+    assert lstm["tests"][0] == "parity_tests/test_concepts.py::test_concept_parity[lstm-*]"
 
 
 def test_concepts_show_the_last_parity_errors(capsys, tmp_path):
-    results = tmp_path / "last.json"
-    assert run(capsys, "parity", "dense", "relu", "--dtype", "float32", "--results", str(results))[0] == 0
-    code, out, _ = run(capsys, "concepts", "--results", str(results))
+    path = tmp_path / "last.json"
+    assert run(capsys, "parity", "dense", "relu", "--dtype", "float32", "--results", str(path))[0] == 0
+    code, out, _ = run(capsys, "concepts", "--results", str(path))
     row = next(x for x in out.splitlines() if x.startswith("dense "))
     f64, f32 = row.split()[-2:]
     assert f64 == "-" and 0 < float(f32) < 1e-4  # float32 was run, float64 not
-    saved = json.loads(results.read_text())
+    saved = json.loads(path.read_text())
     assert list(saved) == ["relu", "dense"]  # the registry's order, whatever order they ran in
     assert saved["dense"]["float32"]["passed"] is True
     assert saved["dense"]["float32"]["max_rel"] == pytest.approx(float(f32), rel=0.06)
     # a second run merges: dense gains float64, relu keeps its float32 result
-    assert run(capsys, "parity", "dense", "--dtype", "float64", "--results", str(results))[0] == 0
-    saved = json.loads(results.read_text())
+    assert run(capsys, "parity", "dense", "--dtype", "float64", "--results", str(path))[0] == 0
+    saved = json.loads(path.read_text())
     assert set(saved["dense"]) == {"float32", "float64"} and set(saved["relu"]) == {"float32"}
     assert saved["dense"]["float64"]["max_rel"] < 1e-12
     assert [p.name for p in tmp_path.iterdir()] == ["last.json"]  # atomic write: no temporary left behind
 
 
-def test_committed_last_parity_names_only_registered_concepts():
-    saved = reg.load_last_parity()
-    assert saved, "parity_tests/last_parity.json is missing: run `dlfs parity`"
-    assert set(saved) <= {c.key for c in reg.CONCEPTS}
-    assert all(r["passed"] for by_dtype in saved.values() for r in by_dtype.values())
+def test_parity_records_in_the_user_cache_never_in_the_checkout(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DLFS_CACHE_DIR", str(tmp_path / "cache"))
+    before = subprocess.run(["git", "status", "--porcelain"], cwd=reg.ROOT, capture_output=True, text=True)
+    code, out, _ = run(capsys, "parity", "tanh", "--dtype", "float64")
+    assert code == 0 and f"results in {tmp_path / 'cache' / 'parity.json'}" in out
+    assert json.loads((tmp_path / "cache" / "parity.json").read_text())["tanh"]["float64"]["passed"]
+    after = subprocess.run(["git", "status", "--porcelain"], cwd=reg.ROOT, capture_output=True, text=True)
+    assert after.stdout == before.stdout
+    code, out, _ = run(capsys, "concepts")  # readers take the user's last run
+    assert f"from {tmp_path / 'cache' / 'parity.json'}" in out.replace("\n", " ")
 
 
-# --- dlfs parity ----------------------------------------------------------------------------------------------------
+def test_the_committed_record_names_every_concept_and_holds_no_timestamps():
+    record = results.load(results.RECORD)
+    assert list(record) == [c.key for c in reg.CONCEPTS]
+    for key, by_dtype in record.items():
+        assert list(by_dtype) == ["float64", "float32"], key
+        for entry in by_dtype.values():
+            assert entry["passed"] and set(entry) == {"passed", "max_abs", "max_rel", "groups"}, key
+
+
+def test_regenerate_check_says_what_is_current(capsys):
+    code, out, err = run(capsys, "regenerate", "--check")
+    assert code == 0, err
+    assert "current" in out
+
+
+# --- dlfs parity ------------------------------------------------------------------------------------------------
 
 def test_parity_json_reports_every_quantity_within_tolerance(capsys, tmp_path):
     code, out, _ = run(capsys, "parity", "dense", "--json", "--results", str(tmp_path / "r.json"))
     assert code == 0
-    results = json.loads(out)
-    assert [(r["concept"], r["dtype"]) for r in results] == [("dense", "float64"), ("dense", "float32")]
-    for r in results:
+    outcomes = json.loads(out)
+    assert [(r["concept"], r["dtype"]) for r in outcomes] == [("dense", "float64"), ("dense", "float32")]
+    for r in outcomes:
         assert r["passed"] and r["error"] is None
         rows = [x for x in r["rows"] if "finite differences" not in x["check"]]
         assert {x["check"] for x in rows} == {"dense batch 1", "dense batch 4"}
@@ -118,8 +154,16 @@ def test_parity_json_reports_every_quantity_within_tolerance(capsys, tmp_path):
         for x in rows:
             assert 0 < x["max_rel"] <= x["rtol"]  # a real, non-zero error, within its tolerance
             assert x["rtol"] == (1e-9 if r["dtype"] == "float64" else 1e-4)
-    fd = [x for x in results[0]["rows"] if "finite differences" in x["check"]]
+    fd = [x for x in outcomes[0]["rows"] if "finite differences" in x["check"]]
     assert {x["quantity"] for x in fd} == {"input grad", "param grads"}
+
+
+def test_parity_of_a_book_form_is_three_way(capsys, tmp_path):
+    code, out, _ = run(capsys, "parity", "lstm", "--json", "--no-save")
+    assert code == 0
+    checks = {x["check"] for r in json.loads(out) for x in r["rows"]}
+    assert {"lstm batch 1", "lstm batch 4", "lstm batch 1 book vs fast", "lstm batch 4 book vs fast",
+            "lstm (finite differences)"} <= checks
 
 
 def test_parity_table_output(capsys, tmp_path):
@@ -138,54 +182,27 @@ def test_parity_fails_with_a_broken_backward(capsys, tmp_path, monkeypatch):
         return 1.001 * output_grad @ self.param.T
 
     monkeypatch.setattr(scratch.dense.WeightMultiply, "_input_grad", wrong)
-    results = tmp_path / "r.json"
-    code, out, _ = run(capsys, "parity", "dense", "--dtype", "float64", "--results", str(results))
+    path = tmp_path / "r.json"
+    code, out, _ = run(capsys, "parity", "dense", "--dtype", "float64", "--results", str(path))
     assert code == 1
     assert "FAIL dense [float64]: input_grad: values differ" in out and "0 of 1 checks passed" in out
-    saved = json.loads(results.read_text())["dense"]["float64"]
+    saved = json.loads(path.read_text())["dense"]["float64"]
     assert saved["passed"] is False and "input_grad" in saved["error"]
-    code, out, _ = run(capsys, "concepts", "--results", str(results))
+    code, out, _ = run(capsys, "concepts", "--results", str(path))
     assert next(x for x in out.splitlines() if x.startswith("dense ")).split()[-2] == "FAIL"
 
 
-@pytest.mark.parametrize("dtype", parity_suite.DTYPES)
-def test_every_check_passes(dtype):
-    for key in parity_suite.CHECKS:
-        outcome = parity_suite.run(key, dtype)
-        assert outcome.passed, f"{key}: {outcome.error}"
-        assert outcome.reports and all(r.comparisons for r in outcome.reports)
-        assert outcome.summary()["max_rel"] < (1e-9 if dtype == "float64" else 1e-3), key
+def test_parity_catches_a_fast_form_that_leaves_its_book_form(capsys, monkeypatch):
+    import scratch.fast.lstm
 
+    original = scratch.fast.lstm.LSTMLayer.forward
 
-# --- dlfs show ------------------------------------------------------------------------------------------------------
+    def nudged(self, input_, training=True):
+        return original(self, input_, training) * (1 + 1e-7)
 
-def test_show_dense_side_by_side(capsys):
-    code, out, _ = run(capsys, "show", "dense", "--width", "140")
-    assert code == 0
-    assert not ANSI.search(out)  # captured stdout is not a terminal: plain text
-    lines = out.splitlines()
-    assert all(len(x) <= 140 for x in lines)
-    s_line, t_line = reg.locate("scratch.dense:Dense")[1], reg.locate("torch_impl.dense:Dense")[1]
-    first = next(x for x in lines if "class Dense(" in x)
-    assert re.match(rf"{s_line} class Dense\(Layer\):\s+\| {t_line} class Dense\(TorchLayer\):$", first)
-    assert any(re.search(r"\| +\d+ +self\.linear = nn\.Linear\(", x) for x in lines)  # torch side, right column
-    assert "weight conversion: W (in, out) = nn.Linear.weight.T" in out
-    assert "tolerance float64 ('default' in dlfs/tolerances.py): rtol=1e-09 atol=1e-12" in out
-    assert "tolerance float32 ('default' in dlfs/tolerances.py): rtol=1e-04 atol=1e-06" in out
-    assert "docs: docs/dense.md" in out and "docs/conventions.md" in out
-
-
-def test_show_highlights_when_asked(capsys):
-    code, out, _ = run(capsys, "show", "sigmoid", "--width", "120", "--color", "always")
-    assert code == 0 and ANSI.search(out)
-    assert all(len(ANSI.sub("", x)) <= 120 for x in out.splitlines())  # colour codes do not count as width
-
-
-def test_show_wraps_long_lines_without_losing_text(capsys):
-    code, out, _ = run(capsys, "show", "mse", "--width", "80")
-    assert code == 0
-    left = " ".join(x.split(" | ")[0].strip() for x in out.splitlines()[3:] if " | " in x)
-    assert "squared error summed over outputs, averaged over the batch" in re.sub(r"\s+", " ", left)
+    monkeypatch.setattr(scratch.fast.lstm.LSTMLayer, "forward", nudged)
+    code, out, _ = run(capsys, "parity", "lstm", "--dtype", "float64", "--no-save")
+    assert code == 1 and "FAIL lstm [float64]: output: values differ" in out
 
 
 # --- bad input ------------------------------------------------------------------------------------------------------
@@ -235,8 +252,8 @@ def test_usage_errors_and_help(capsys):
     assert run(capsys, "frobnicate")[0] == 2
     assert run(capsys, "parity", "--dtype", "float16")[0] == 2
     code, out, _ = run(capsys, "--help")
-    assert code == 0 and all(c in out for c in ("concepts", "show", "parity", "run", "compare"))
-    for cmd in ("concepts", "show", "parity", "run", "compare"):
+    assert code == 0 and all(c in out for c in ("concepts", "show", "parity", "regenerate", "run", "compare"))
+    for cmd in ("concepts", "show", "parity", "regenerate", "run", "compare"):
         code, out, _ = run(capsys, cmd, "--help")
         assert code == 0 and out.startswith(f"usage: dlfs {cmd}")
     code, out, _ = run(capsys, "run", "demo", "--help")  # forwarded to the experiment

@@ -99,8 +99,8 @@ class LossAsLayer:
     def forward(self, z: np.ndarray, training: bool = False) -> np.ndarray:
         return np.array([[self.loss.forward(z, self.target)]], dtype=z.dtype)
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return self.loss.backward() * grad_out[0, 0]
+    def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        return self.loss.backward() * output_grad[0, 0]
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {}

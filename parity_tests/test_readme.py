@@ -1,66 +1,61 @@
-"""The generated tables: README.md's concept table (from the registry, study/concepts.py) and docs/parity.md's
-tolerance table (from dlfs/tolerances.py). A stale copy fails here; `dlfs concepts --readme` rewrites both."""
+"""The generated tables: README.md's concept table (from the registry and the committed parity record) and
+docs/parity.md's tolerance table (from dlfs/tolerances.py). A stale copy fails here; `dlfs regenerate`
+rewrites both, and nothing else writes them."""
 
 from __future__ import annotations
 
 import difflib
 
 from dlfs.tolerances import TOLERANCES
-from study.cli import main
-from study.concepts import (
-    CONCEPTS,
-    PARITY_DOC,
-    README_BEGIN,
-    README_END,
-    ROOT,
-    TOLERANCE_BEGIN,
-    TOLERANCE_END,
-    readme_table,
-    tolerance_table,
-    update_readme,
-)
-
-README = ROOT / "README.md"
+from study import results, tables
+from study.concepts import CONCEPTS
 
 
-def _table(text: str, begin: str = README_BEGIN, end: str = README_END) -> str:
+def _table(text: str, markers: tuple[str, str]) -> str:
+    begin, end = markers
     return text[text.index(begin) + len(begin): text.index(end)].strip()
 
 
 def _assert_current(path, current: str, expected: str, what: str) -> None:
     diff = "\n".join(difflib.unified_diff(current.splitlines(), expected.splitlines(), path.name, "generated",
                                           lineterm="", n=0))
-    assert current == expected, f"{path.name}'s {what} is stale: run `dlfs concepts --readme`.\n{diff}"
+    assert current == expected, f"{path.name}'s {what} is stale: run `dlfs regenerate`.\n{diff}"
 
 
 def test_readme_concept_table_is_current():
-    expected = readme_table()
-    _assert_current(README, _table(README.read_text()), expected, "concept table")
+    expected = tables.readme_table(results.load(results.RECORD))
+    _assert_current(tables.README, _table(tables.README.read_text(), tables.README_MARKERS), expected,
+                    "concept table")
     assert len(expected.splitlines()) == 2 + len(CONCEPTS)
+    lstm = next(line for line in expected.splitlines() if line.startswith("| LSTM"))
+    assert "(scratch/lstm.py#L" in lstm and "(scratch/fast/lstm.py#L" in lstm and "(torch_impl/lstm.py#L" in lstm
 
 
 def test_parity_doc_tolerance_table_is_current():
-    expected = tolerance_table()
-    _assert_current(PARITY_DOC, _table(PARITY_DOC.read_text(), TOLERANCE_BEGIN, TOLERANCE_END), expected,
+    expected = tables.tolerance_table()
+    _assert_current(tables.PARITY_DOC, _table(tables.PARITY_DOC.read_text(), tables.TOLERANCE_MARKERS), expected,
                     "tolerance table")
     assert len(expected.splitlines()) == 2 + len(TOLERANCES)
 
 
 def test_readme_mentions_the_study_commands():
-    text = README.read_text()
-    for cmd in ("dlfs concepts", "dlfs show", "dlfs parity", "dlfs run", "dlfs compare", "make demo", "make test"):
+    text = tables.README.read_text()
+    for cmd in ("dlfs concepts", "dlfs show", "dlfs parity", "dlfs regenerate", "dlfs run", "dlfs compare",
+                "make demo", "make test"):
         assert cmd in text, cmd
 
 
-def test_update_readme_rewrites_only_the_table(tmp_path, capsys):
-    text = README.read_text()
-    stale = text.replace(_table(text), "| concept |\n|---|\n| a stale row |")
+def test_rewrite_changes_only_the_tables(tmp_path, monkeypatch):
+    text = tables.README.read_text()
     copy, doc = tmp_path / "README.md", tmp_path / "parity.md"
-    copy.write_text(stale)
-    doc.write_text(f"prose\n{TOLERANCE_BEGIN}\n{TOLERANCE_END}\nmore prose\n")
-    assert main(["concepts", "--readme", "--readme-path", str(copy), "--parity-doc-path", str(doc)]) == 0
-    out = capsys.readouterr().out
-    assert "README.md: concept table rewritten" in out and "parity.md: tolerance table rewritten" in out
-    assert doc.read_text() == f"prose\n{TOLERANCE_BEGIN}\n{tolerance_table()}\n{TOLERANCE_END}\nmore prose\n"
-    assert copy.read_text() == text.replace(_table(text), readme_table())  # the prose around it is untouched
-    assert update_readme(copy) is False  # already current: nothing to write
+    copy.write_text(text.replace(_table(text, tables.README_MARKERS), "| concept |\n|---|\n| a stale row |"))
+    begin, end = tables.TOLERANCE_MARKERS
+    doc.write_text(f"prose\n{begin}\n{end}\nmore prose\n")
+    monkeypatch.setattr(tables, "README", copy)
+    monkeypatch.setattr(tables, "PARITY_DOC", doc)
+    record = results.load(results.RECORD)
+    assert tables.stale(record) == [copy, doc]
+    assert tables.rewrite(record) == [copy, doc]
+    assert doc.read_text() == f"prose\n{begin}\n{tables.tolerance_table()}\n{end}\nmore prose\n"
+    assert copy.read_text() == text  # the prose around the table is untouched
+    assert tables.stale(record) == [] and tables.rewrite(record) == []  # current: nothing to write

@@ -3,7 +3,7 @@ images, and every image decodes, without a console error.
 
 Collected only where Chromium exists (parity_tests/conftest.py); `make browser-test` runs it, and .ci/run
 installs Debian's chromium first. The report marks ``<body data-images-loaded="true|false">`` once its images
-have decoded (a tiny inline script in study/report.py); ``--dump-dom`` returns the DOM after that ran.
+have decoded (a tiny inline script in experiments/report.py); ``--dump-dom`` returns the DOM after that ran.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study.report import find_chromium, write_report
+from experiments.report import find_chromium, write_report
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0",

@@ -1,0 +1,72 @@
+"""Chapter 7: the convolutional autoencoder, and exact t-SNE to look at what it learned."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from study.parity import ParityReport, check_layer_parity, compare
+from study.spec import BATCHES, CheckSpec, Concept, report
+
+
+def autoencoder(dtype: str) -> list[ParityReport]:
+    """The convolutional autoencoder as one model (4 Conv2D, 2 Dense, Reshape): output, dL/dx and all 12
+    parameter gradients, on an asymmetric 6x7 image with a 5-number encoding. Weights of scale 0.1 keep the
+    tanh layers out of saturation (where every gradient would vanish and agree trivially). Finite
+    differences of the whole model take seconds, so they stay in parity_tests/test_autoencoder.py."""
+    return [check_layer_parity(f"autoencoder batch {batch}", lambda B: B.Autoencoder(
+        (6, 7), encoding_dim=5, seed=5, dtype=dtype), (batch, 1, 6, 7), dtype, seed=i, scale=0.1)
+        for i, batch in enumerate(BATCHES)]
+
+
+def tsne(dtype: str) -> list[ParityReport]:
+    """The pieces of exact t-SNE on 60 digits in the three forms (book, fast, torch): joint probabilities P
+    (perplexity 10), the Student-t affinities Q, KL(P || Q) and its gradient (analytic in scratch, autograd
+    in torch); scikit-learn referees in float64."""
+    from sklearn.datasets import load_digits
+
+    forms = {name: importlib.import_module(module) for name, module in (
+        ("book", "scratch.tsne"), ("fast", "scratch.fast.tsne"), ("torch", "torch_impl.tsne"))}
+    book = forms["book"]
+    X = load_digits().data[:60]
+    D = book.pairwise_squared_distances(X).astype(dtype)
+    Y = (3.0 * np.random.default_rng(11).standard_normal((60, 2))).astype(dtype)
+    P = book.joint_probabilities(D, 10.0)
+    kl, grad = book.kl_divergence(P, Y)
+    reports = []
+    for name in ("fast", "torch"):
+        F = forms[name]
+        kl_f, grad_f = F.kl_divergence(P, Y)
+        reports.append(report(f"tsne {name} vs book", dtype, [
+            compare("output P", F.joint_probabilities(D, 10.0), P, dtype=dtype),
+            compare("output Q", F.student_t_affinities(Y), book.student_t_affinities(Y), dtype=dtype),
+            compare("output KL", np.array(kl_f), np.array(kl), dtype=dtype, check_dtype=False),
+            compare("grad:Y", grad_f, grad, dtype=dtype)]))
+    if dtype == "float64":
+        from scipy.spatial.distance import squareform
+        from sklearn.manifold._t_sne import _joint_probabilities, _kl_divergence
+
+        # sklearn searches on float32 distances: give both the same float32-representable numbers
+        D32 = D.astype(np.float32).astype(np.float64)
+        P_ref = squareform(_joint_probabilities(D32, 10.0, 0))
+        kl_ref, grad_ref = _kl_divergence(Y.ravel(), squareform(P), 1, 60, 2)
+        reports.append(report("tsne (sklearn referee)", dtype, [
+            compare("output P", book.joint_probabilities(D32, 10.0), P_ref),
+            compare("output KL", np.array(kl), np.array(kl_ref)),
+            compare("grad:Y", grad, grad_ref.reshape(60, 2))]))
+    return reports
+
+
+_A = "parity_tests/test_autoencoder.py"
+CONCEPTS = [
+    Concept("autoencoder", "Convolutional autoencoder: Conv2D x2, Dense, Dense, Reshape, Conv2D x2, MSE", "7",
+            "scratch.autoencoder:Autoencoder", "torch_impl.autoencoder:Autoencoder", CheckSpec(autoencoder),
+            (f"{_A}::test_autoencoder_trajectory",),
+            conversion="each layer's own conversion (Conv2D: W.permute(1, 0, 2, 3); Dense: W.T), keys "
+                       "layers.<i>.<name>"),
+    Concept("tsne", "Exact t-SNE: P, Q, KL(P || Q) and its gradient (sklearn referee)", "7",
+            "scratch.tsne:kl_divergence", "torch_impl.tsne:kl_divergence", CheckSpec(tsne),
+            ("parity_tests/test_tsne.py::test_joint_probabilities_parity",), fast="scratch.fast.tsne:kl_divergence",
+            conversion="none: NumPy arrays in and out"),
+]
