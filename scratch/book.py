@@ -12,6 +12,12 @@ from typing import Any
 
 import scratch
 from scratch import tsne  # noqa: F401  (the book form's pieces)
+from scratch.conv import Conv2D  # noqa: F401  (the names of BOOK_FORMS, each from its book module)
+from scratch.gru import GRULayer, GRUNode  # noqa: F401
+from scratch.lstm import LSTMLayer, LSTMNode  # noqa: F401
+from scratch.pooling import AvgPool2D, MaxPool2D  # noqa: F401
+from scratch.rnn import RNNLayer, RNNNode  # noqa: F401
+from scratch.tsne import TSNE  # noqa: F401
 
 # the names whose book form differs from what the package exports (its fast form)
 BOOK_FORMS = ("Conv2D", "MaxPool2D", "AvgPool2D", "RNNNode", "RNNLayer", "GRUNode", "GRULayer", "LSTMNode",
