@@ -109,8 +109,8 @@ def cmd_concepts(args: argparse.Namespace) -> int:
 # --- dlfs show -----------------------------------------------------------------------------------------------
 
 def _fast_objects(c: Concept) -> tuple[str, ...]:
-    """The fast form's twins of the objects `dlfs show` pairs (``scratch.lstm:X`` -> ``scratch.fast.lstm:X``
-    where that exists)."""
+    """The fast form's twins of the objects `dlfs show` pairs (``scratch.lstm:X`` -> ``scratch.fast.lstm:X``),
+    those that have one (the book's teaching steps, ``conv_1d`` and the like, have none)."""
     out = []
     for ref in c.scratch_objects:
         module, _, name = ref.partition(":")
@@ -119,8 +119,8 @@ def _fast_objects(c: Concept) -> tuple[str, ...]:
             locate(fast)
             out.append(fast)
         except (ImportError, AttributeError):
-            out.append(ref)
-    return tuple(out)
+            continue
+    return tuple(out) or ((c.fast,) if c.fast else c.scratch_objects)
 
 
 def _show_stats(concepts: list[Concept], width: int) -> int:
@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "parameter-gradient max abs and rel errors against their tolerances. Results go to the "
                        "user's cache (never into the checkout). Exit status 1 when any check fails.")
     r.add_argument("concepts", nargs="*", metavar="CONCEPT", help="concepts to check (default: all)")
-    r.add_argument("--dtype", choices=DTYPES, default=None, help="one dtype only (default: both)")
+    r.add_argument("--dtype", choices=("float32", "float64"), default=None, help="one dtype only (default: both)")
     r.add_argument("--json", action="store_true", help="print the results as JSON")
     r.add_argument("--results", default=None, help=f"where to record the results (default: "
                    f"{results.cache_path()})")

@@ -71,7 +71,9 @@ def _adaptive(optimizer) -> TrajectorySpec:
     return TrajectorySpec(mlp(), optimizer, regression_data, epochs=10, batch_size=20)
 
 
-_R = "parity_tests/test_recurrent.py"
+_R, _RB = "parity_tests/test_recurrent.py", "parity_tests/test_recurrent_book.py"
+_RECURRENT = (f"{_R}::test_layer_parity", f"{_R}::test_node_parity_from_a_nonzero_state",
+              f"{_RB}::test_layer_parity", f"{_RB}::test_node_parity_from_a_nonzero_state")
 _A = "parity_tests/test_adaptive.py"
 CONCEPTS = [
     Concept("autograd", "Reverse-mode automatic differentiation (Tensor.backward vs torch.autograd)", "6",
@@ -81,37 +83,38 @@ CONCEPTS = [
             conversion="none: NumPy arrays in and out; torch tensors inside", doc="docs/autograd.md"),
     Concept("rnn", "Vanilla RNN: RNNNode (one step), RNNLayer (over time)", "6", "scratch.rnn:RNNNode",
             "torch_impl.rnn:RNNNode", _sequence(lambda B: B.RNNLayer(H)),
-            (f"{_R}::test_node_parity_from_a_nonzero_state",), fast="scratch.fast.rnn:RNNNode",
+            _RECURRENT, fast="scratch.fast.rnn:RNNNode",
             show_scratch=("scratch.rnn:RNNNode", "scratch.rnn:RNNLayer"),
             show_torch=("torch_impl.rnn:RNNNode", "torch_impl.rnn:RNNLayer"),
             conversion="W_f (V+H, H): weight_ih = W_f[:V].T, weight_hh = W_f[V:].T; bias_ih = B_f, bias_hh = 0"),
     Concept("gru", "GRU, PyTorch's variant (reset after the matmul, = nn.GRU)", "6", "scratch.gru:GRUNode",
             "torch_impl.gru:GRUNode", _sequence(lambda B: B.GRULayer(H, gru="torch")),
-            (f"{_R}::test_node_parity_from_a_nonzero_state",), fast="scratch.fast.gru:GRUNode",
+            _RECURRENT, fast="scratch.fast.gru:GRUNode",
             show_scratch=("scratch.gru:GRUNode", "scratch.gru:GRULayer"),
             show_torch=("torch_impl.gru:GRUNode", "torch_impl.gru:GRULayer"),
             conversion="W_x* (V, H), W_h* (H, H) -> weight_ih (3H, V), weight_hh (3H, H) in row blocks r, z, n; "
                        "B_hh in bias_hh's n block"),
     Concept("gru-classic", "GRU, classic variant (the book's: reset before the matmul)", "6",
             "scratch.gru:GRUNode", "torch_impl.gru:ClassicGRUCell",
-            _sequence(lambda B: B.GRULayer(H, gru="classic")), (f"{_R}::test_gru_variants_differ",),
+            _sequence(lambda B: B.GRULayer(H, gru="classic")), (*_RECURRENT, f"{_R}::test_gru_variants_differ"),
             fast="scratch.fast.gru:GRUNode", show_scratch=("scratch.gru:GRUNode", "scratch.gru:GRULayer"),
             show_torch=("torch_impl.gru:classic_gru_step", "torch_impl.gru:ClassicGRUCell",
                         "torch_impl.gru:ClassicGRU"),
             conversion="as gru, without bias_hh"),
     Concept("lstm", "LSTM: LSTMNode (one step), LSTMLayer (over time)", "6", "scratch.lstm:LSTMNode",
             "torch_impl.lstm:LSTMNode", _sequence(lambda B: B.LSTMLayer(H)),
-            (f"{_R}::test_reading_back_sums_the_two_torch_biases",), fast="scratch.fast.lstm:LSTMNode",
+            (*_RECURRENT, f"{_R}::test_reading_back_sums_the_two_torch_biases",
+             f"{_RB}::test_adam_trajectory_book_vs_fast"), fast="scratch.fast.lstm:LSTMNode",
             show_scratch=("scratch.lstm:LSTMNode", "scratch.lstm:LSTMLayer"),
             show_torch=("torch_impl.lstm:LSTMNode", "torch_impl.lstm:LSTMLayer"),
             conversion="W_f, W_i, W_c, W_o (V+H, H) -> weight_ih (4H, V), weight_hh (4H, H), rows i, f, g, o; "
                        "biases in bias_ih, bias_hh = 0 (reading back sums the two)"),
     Concept("rnn-linear", "Time-distributed dense layer (the book's W_v projection)", "6",
             "scratch.recurrent:RNNLinear", "torch_impl.recurrent:RNNLinear", _sequence(lambda B: B.RNNLinear(4)),
-            conversion="W (in, out) = nn.Linear.weight.T, as Dense"),
+            (f"{_R}::test_layer_parity",), conversion="W (in, out) = nn.Linear.weight.T, as Dense"),
     Concept("adagrad", "AdaGrad (torch.optim.Adagrad's form)", "6", "scratch.adaptive:AdaGrad",
             "torch_impl.adaptive:AdaGrad", _adaptive(lambda B, dtype: B.AdaGrad(lr=0.05)),
-            (f"{_A}::test_adagrad_matches_torch_optim_adagrad",),
+            (f"{_A}::test_adagrad_matches_torch_optim_adagrad", f"{_A}::test_trainer_trajectories_match"),
             conversion="state: sum of squared gradients, as torch.optim's 'sum'"),
     Concept("adam", "Adam (torch.optim.Adam's form)", "6", "scratch.adaptive:Adam", "torch_impl.adaptive:Adam",
             _adaptive(lambda B, dtype: B.Adam(lr=0.01)),
@@ -121,5 +124,5 @@ CONCEPTS = [
             "torch_impl.adaptive:clip_grad_norm",
             (CheckSpec(gradient_clipping),
              _adaptive(lambda B, dtype: B.Adam(lr=0.01, clip_norm=0.5))),
-            (f"{_A}::test_clipping_options_match_torch_utils",)),
+            (f"{_A}::test_clip_functions_match_torch_utils", f"{_A}::test_clipping_options_match_torch_utils")),
 ]

@@ -58,15 +58,23 @@ def tsne(dtype: str) -> list[ParityReport]:
     return reports
 
 
-_A = "parity_tests/test_autoencoder.py"
+_A, _T, _B = ("parity_tests/test_autoencoder.py", "parity_tests/test_tsne.py",
+              "parity_tests/test_book_cnn_tsne.py")
+_PIECES = ("pairwise_squared_distances", "conditional_probabilities", "joint_probabilities",
+           "student_t_affinities", "kl_divergence")
 CONCEPTS = [
     Concept("autoencoder", "Convolutional autoencoder: Conv2D x2, Dense, Dense, Reshape, Conv2D x2, MSE", "7",
             "scratch.autoencoder:Autoencoder", "torch_impl.autoencoder:Autoencoder", CheckSpec(autoencoder),
-            (f"{_A}::test_autoencoder_trajectory",),
+            (f"{_A}::test_autoencoder_parity_at_dataset_sizes", f"{_A}::test_autoencoder_finite_differences",
+             f"{_A}::test_autoencoder_trajectory"),
             conversion="each layer's own conversion (Conv2D: W.permute(1, 0, 2, 3); Dense: W.T), keys "
                        "layers.<i>.<name>"),
     Concept("tsne", "Exact t-SNE: P, Q, KL(P || Q) and its gradient (sklearn referee)", "7",
             "scratch.tsne:kl_divergence", "torch_impl.tsne:kl_divergence", CheckSpec(tsne),
-            ("parity_tests/test_tsne.py::test_joint_probabilities_parity",), fast="scratch.fast.tsne:kl_divergence",
+            (f"{_T}::test_joint_probabilities_parity", f"{_T}::test_kl_divergence_parity",
+             f"{_T}::test_trajectory_parity_and_sklearn_optimiser", f"{_B}::test_tsne_book_affinities_kl_and_gradient",
+             f"{_B}::test_tsne_book_run_matches_fast"), fast="scratch.fast.tsne:kl_divergence",
+            show_scratch=tuple(f"scratch.tsne:{f}" for f in _PIECES),
+            show_torch=tuple(f"torch_impl.tsne:{f}" for f in _PIECES),
             conversion="none: NumPy arrays in and out"),
 ]
