@@ -1,14 +1,17 @@
-"""The gated recurrent unit (chapter 6), in its two published variants.
+"""The gated recurrent unit (chapter 6), fast form, in its two published variants.
 
-    r = sigma(x W_xr + h W_hr + B_r)        reset gate
-    u = sigma(x W_xu + h W_hu + B_u)        update gate
-    classic (Cho et al. 2014, the book):    n = tanh(x W_xh + (r * h) W_hh + B_h)          reset before the matmul
-    torch   (``nn.GRU``, cuDNN):            n = tanh(x W_xh + B_h + r * (h W_hh + B_hh))   reset after the matmul
+    r = sigma(x W_xr + h W_hr + B_r)              reset gate
+    u = sigma(x W_xu + h W_hu + B_u)              update gate
+    classic (Cho et al. 2014, the book):
+        n = tanh(x W_xh + (r * h) W_hh + B_h)            reset before the matmul
+    torch (``nn.GRU``, cuDNN):
+        n = tanh(x W_xh + B_h + r * (h W_hh + B_hh))     reset after the matmul
     h_new = u * h + (1 - u) * n
 
-Canonical parameters (the book's ``GRUNode``): ``W_xr, W_xu, W_xh`` (V, H), ``W_hr, W_hu, W_hh`` (H, H),
-``B_r, B_u, B_h`` (1, H); the torch variant adds ``B_hh`` (1, H), the bias inside the reset product (it cannot
-be folded into ``B_h`` because r multiplies it). Fused column order: [r | u | n].
+Canonical parameters (the book's ``GRUNode``): ``W_xr, W_xu, W_xh`` (V, H), ``W_hr, W_hu, W_hh``
+(H, H), ``B_r, B_u, B_h`` (1, H); the torch variant adds ``B_hh`` (1, H), the bias inside the reset
+product (it cannot be folded into ``B_h`` because r multiplies it). Fused column order: [r | u | n].
+The book form, one equation per line, is ``scratch/gru.py``.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ _NAMES = ("W_xr", "W_hr", "B_r", "W_xu", "W_hu", "B_u", "W_xh", "W_hh", "B_h")
 class GRUNode(RecurrentNode):
     """One time step of a GRU: x (batch, V), h (batch, H) -> h_new (batch, H).
 
-    ``gru="torch"`` (default) resets after the matmul and equals ``nn.GRUCell``; ``gru="classic"`` resets
-    before it, as the book and Cho et al. do. ``forward(x, h)`` runs the step (``h=None`` means zeros);
-    ``backward(grad_h)`` returns (dL/dx, dL/dh) and fills ``grad_dict()``.
+    ``gru="torch"`` (default) resets after the matmul and equals ``nn.GRUCell``; ``gru="classic"``
+    resets before it, as the book and Cho et al. do. ``forward(x, h)`` runs the step (``h=None``
+    means zeros); ``backward(grad_h)`` returns (dL/dx, dL/dh) and fills ``grad_dict()``.
     """
 
     n_gates = 3
@@ -61,15 +64,17 @@ class GRUNode(RecurrentNode):
         return out
 
     def _param_views(self) -> dict[str, np.ndarray]:
-        return {**self._views(self.W, self.B), **({"B_hh": self.B_hh} if self.gru == "torch" else {})}
+        return {**self._views(self.W, self.B),
+                **({"B_hh": self.B_hh} if self.gru == "torch" else {})}
 
     def _fused(self) -> list[tuple[np.ndarray, np.ndarray]]:
         return super()._fused() + ([(self.B_hh, self.dB_hh)] if self.gru == "torch" else [])
 
     def _grad_views(self) -> dict[str, np.ndarray]:
-        return {**self._views(self.dW, self.dB), **({"B_hh": self.dB_hh} if self.gru == "torch" else {})}
+        return {**self._views(self.dW, self.dB),
+                **({"B_hh": self.dB_hh} if self.gru == "torch" else {})}
 
-    # --- one step, forward beside backward: ax = x @ W_x + B is computed by the caller ------------------------
+    # --- one step, forward beside backward: ax = x @ W_x + B is computed by the caller ------------
     def forward_step(self, ax: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Returns (h_new, cache)."""
         H = self.hidden_size
@@ -85,9 +90,11 @@ class GRUNode(RecurrentNode):
         u = s[:, H:]
         return n + u * (h - n), (s, n, h, hn)
 
-    def backward_step(self, dh_new: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Returns (dax, dgh, dh): dax = dL/d(x W_x + B) (batch, 3H); dgh = dL/d(the h-side pre-activations:
-        h W_hr, h W_hu, and h W_hh + B_hh (torch) or (r*h) W_hh (classic)); dh = dL/dh."""
+    def backward_step(self, dh_new: np.ndarray,
+                      cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Returns (dax, dgh, dh): dax = dL/d(x W_x + B) (batch, 3H); dgh = dL/d(the h-side
+        pre-activations: h W_hr, h W_hu, and h W_hh + B_hh (torch) or (r*h) W_hh (classic));
+        dh = dL/dh."""
         H = self.hidden_size
         s, n, h, hn = cache
         r, u = s[:, :H], s[:, H:]
@@ -111,8 +118,8 @@ class GRUNode(RecurrentNode):
         return dax, dgh, dh
 
     def _h_side_grads(self, h: np.ndarray, rh: np.ndarray | None, dgh: np.ndarray) -> None:
-        """dW_h (and dB_hh) from the h-side inputs and their gradients dgh: W_hr and W_hu see h; W_hh sees h
-        (torch variant) or r * h (classic, passed as ``rh``)."""
+        """dW_h (and dB_hh) from the h-side inputs and their gradients dgh: W_hr and W_hu see h;
+        W_hh sees h (torch variant) or r * h (classic, passed as ``rh``)."""
         H = self.hidden_size
         if self.gru == "torch":
             self.dW_h[...] = h.T @ dgh
@@ -121,8 +128,9 @@ class GRUNode(RecurrentNode):
             self.dW_h[:, :2 * H] = h.T @ dgh[:, :2 * H]
             self.dW_h[:, 2 * H:] = rh.T @ dgh[:, 2 * H:]
 
-    # --- the node on its own --------------------------------------------------------------------------------------
-    def forward(self, x: np.ndarray, h: np.ndarray | None = None, training: bool = True) -> np.ndarray:
+    # --- the node on its own ----------------------------------------------------------------------
+    def forward(self, x: np.ndarray, h: np.ndarray | None = None,
+                training: bool = True) -> np.ndarray:
         """x (batch, V), h (batch, H) or None -> h_new (batch, H)."""
         x = check_layer_input(self, x)
         check_step_input(repr(self), x, self.input_size)
@@ -179,7 +187,8 @@ class GRULayer(RecurrentLayer):
         for t in reversed(range(T)):
             # dL/dh_t = the upstream gradient at t + what h_t passed on to step t + 1
             dAX[t], dGH[t], dh = self.node.backward_step(grad[t] + dh, self._caches[t])
-        RH = None if self.gru == "torch" else np.stack([c[3] for c in self._caches]).reshape(T * N, H)
+        RH = (None if self.gru == "torch"
+              else np.stack([c[3] for c in self._caches]).reshape(T * N, H))
         self.node._h_side_grads(self._previous_hidden(), RH, dGH.reshape(T * N, 3 * H))
         return dAX
 

@@ -1,7 +1,10 @@
-"""The vanilla recurrent network (chapter 6): ``h_t = tanh([x_t, h_{t-1}] @ W_f + B_f)``.
+"""The vanilla recurrent network (chapter 6), fast form: ``h_t = tanh([x_t, h_{t-1}] W_f + B_f)``.
 
-Canonical parameters (the book's ``RNNNode``): ``W_f`` (V + H, H) acting on the concatenation ``[x, h]``, and
-``B_f`` (1, H). V is the input width, H the hidden size. Rows ``W_f[:V]`` act on x, ``W_f[V:]`` on h.
+Canonical parameters (the book's ``RNNNode``): ``W_f`` (V + H, H) acting on the concatenation
+``[x, h]``, and ``B_f`` (1, H). V is the input width, H the hidden size. Rows ``W_f[:V]`` act on x,
+``W_f[V:]`` on h. The book form, one equation per line, is ``scratch/rnn.py``; this one computes the
+input projection of all time steps in one matmul and keeps the rest of the step minimal (see
+``scratch/fast/fused.py``).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ __all__ = ["RNNNode", "RNNLayer"]
 class RNNNode(RecurrentNode):
     """One time step of a vanilla RNN: x (batch, V), h (batch, H) -> h_new (batch, H).
 
-    ``forward(x, h)`` runs the step (``h=None`` means zeros); ``backward(grad_h)`` returns (dL/dx, dL/dh) and
-    fills ``grad_dict()``. ``weight_init`` is ``"glorot"`` (default) or ``"standard"``.
+    ``forward(x, h)`` runs the step (``h=None`` means zeros); ``backward(grad_h)`` returns
+    (dL/dx, dL/dh) and fills ``grad_dict()``. ``weight_init`` is ``"glorot"`` (default) or
+    ``"standard"``.
     """
 
     param_names = ("W_f", "B_f")
@@ -33,7 +37,7 @@ class RNNNode(RecurrentNode):
     def _views(self, W: np.ndarray, B: np.ndarray) -> dict[str, np.ndarray]:
         return {"W_f": W, "B_f": B}
 
-    # --- one step, forward beside backward: ax = x @ W_x + B is computed by the caller ------------------------
+    # --- one step, forward beside backward: ax = x @ W_x + B is computed by the caller ------------
     def forward_step(self, ax: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """h_new = tanh(ax + h @ W_h). Returns (h_new, cache)."""
         h_new = np.tanh(ax + h @ self.W_h)
@@ -44,8 +48,9 @@ class RNNNode(RecurrentNode):
         da = dh_new * (1.0 - cache * cache)
         return da, da @ self.W_hT
 
-    # --- the node on its own --------------------------------------------------------------------------------------
-    def forward(self, x: np.ndarray, h: np.ndarray | None = None, training: bool = True) -> np.ndarray:
+    # --- the node on its own ----------------------------------------------------------------------
+    def forward(self, x: np.ndarray, h: np.ndarray | None = None,
+                training: bool = True) -> np.ndarray:
         """x (batch, V), h (batch, H) or None -> h_new (batch, H)."""
         x = check_layer_input(self, x)
         check_step_input(repr(self), x, self.input_size)
