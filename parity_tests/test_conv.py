@@ -1,4 +1,4 @@
-"""Parity of chapter 5's convolution: the vectorised ``Conv2D`` and the loop version ``Conv2DLoops`` against
+"""Parity of chapter 5's convolution: the vectorised ``Conv2D`` and the book form's loops against
 ``nn.Conv2d`` and against finite differences; the canonical layout; bad input.
 
 Shapes are asymmetric on purpose (C != O, H != W, batch 1 and > 1), weights and biases random and non-zero,
@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 import dlfs
 import scratch.fast.conv
-from scratch.conv_loops import Conv2DLoops, conv_1d, conv_1d_grads, conv_2d, conv_2d_grads
+from scratch.conv import Conv2D as BookConv2D
+from scratch.conv import conv_1d, conv_1d_grads, conv_2d, conv_2d_grads
 from study.parity import check_finite_differences, check_layer_parity, compare
 
 S, T = dlfs.backend("scratch"), dlfs.backend("torch")
@@ -38,7 +39,7 @@ LOOP_CASES = ["same_odd", "same_odd_batch1_in1", "same_even", "stride2_pad1_rect
 
 
 def _loops_or(kwargs):
-    return lambda B: Conv2DLoops(**kwargs) if B is S else B.Conv2D(**kwargs)
+    return lambda B: BookConv2D(**kwargs) if B is S else B.Conv2D(**kwargs)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -60,7 +61,7 @@ def test_conv2d_finite_differences(case):
 @pytest.mark.parametrize("case", LOOP_CASES)
 def test_conv2d_loops_parity(case, dtype):
     kwargs, shape = CASES[case]
-    check_layer_parity(f"Conv2DLoops {case}", _loops_or(kwargs), shape, dtype)
+    check_layer_parity(f"Conv2D book {case}", _loops_or(kwargs), shape, dtype)
 
 
 @pytest.mark.parametrize("case", LOOP_CASES)
@@ -68,11 +69,11 @@ def test_conv2d_loops_finite_differences_and_vectorised(case):
     kwargs, shape = CASES[case]
     # finite differences run the loop forward twice per input and weight: a smaller input keeps it fast
     small = (min(shape[0], 2), min(shape[1], 2), 4, 5)
-    check_finite_differences(f"Conv2DLoops {case}", lambda B: Conv2DLoops(**kwargs), small)
+    check_finite_differences(f"Conv2D book {case}", lambda B: BookConv2D(**kwargs), small)
     # the loop and the vectorised layer agree to float64 rounding
     rng = np.random.default_rng(7)
     x = rng.standard_normal(shape)
-    loops, fast = Conv2DLoops(**kwargs), S.Conv2D(**kwargs)
+    loops, fast = BookConv2D(**kwargs), S.Conv2D(**kwargs)
     out_l, out_f = loops.forward(x), fast.forward(x)  # same default rng: the same initial weights
     compare("output", out_l, out_f)
     g = rng.standard_normal(out_f.shape)

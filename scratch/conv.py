@@ -1,9 +1,262 @@
-"""Placeholder: the book form of this concept is being written; until then this re-exports the fast form."""
+"""The 2-D convolution layer (chapter 5), book form: every sum a loop that reads like the formula.
 
-from scratch.fast.conv import Conv2D
+Chapter 5 builds the convolution up in three steps, and so does this file:
+
+1. ``conv_1d`` / ``conv_1d_grads``: a 1-D input and kernel, "same" padding, stride 1,
+   ``out[o] = sum_p x_pad[o + p] * w[p]``. Each output received ``x_pad[o + p] * w[p]``, so
+   the backward runs the same loops and sends each product's gradient back along the same edge:
+   ``dx_pad[o + p] += g[o] * w[p]`` and ``dw[p] += g[o] * x_pad[o + p]``.
+2. ``conv_2d`` / ``conv_2d_grads``: the same in two dimensions, with a stride and any padding.
+3. ``conv_2d_multi`` / ``conv_2d_multi_grads``: batches and channels -- output channel o of
+   sample n is the sum over input channels c of ``conv_2d(x[n, c], W[c, o])``.
+
+Then ``Conv2DOperation`` (those loops as a ``ParamOperation``), ``ChannelBiasAdd`` and the
+``Conv2D`` layer: arguments, checks and set-up. Like PyTorch (and unlike the convolution of
+signal processing) the kernel is not flipped -- a cross-correlation:
+
+    out[n, o, h, w] = B[o] + sum_{c, i, j} xpad[n, c, s*h + i, s*w + j] * W[c, o, i, j]
+
+Shapes (NCHW): x (N, C, H, W); W (C, O, kh, kw) (the book's layout: in, out, k, k);
+B (1, O, 1, 1); output (N, O, Ho, Wo). Slow on purpose: training uses ``scratch/fast/conv.py``
+(im2col + GEMM), whose ``Conv2D`` subclasses this one and replaces only the convolution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlfs.errors import check_flag, check_positive_int
+from dlfs.init import draw, init_scale
+from dlfs.training import check_dropout
+from dlfs.windows import Pads, check_image, output_hw, pair, resolve_padding
+from scratch.activations import make_activation
+from scratch.base import Layer, Operation, ParamOperation
+from scratch.dropout import Dropout
+from scratch.reshape import FlattenOperation
 
 __all__ = ["Conv2D"]
 
-import scratch.fast.conv as _fast  # noqa: E402
 
-globals().update({k: v for k, v in vars(_fast).items() if not k.startswith("__") and k not in globals()})
+# --- 1. one dimension ---------------------------------------------------------------------
+def _same_pads_1d(k: int) -> tuple[int, int]:
+    """k - 1 zeros in all, (k - 1) // 2 before: the output keeps the input's length."""
+    return (k - 1) // 2, k - 1 - (k - 1) // 2
+
+
+def conv_1d(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x (L,), w (k,) -> out (L,): ``out[o] = sum_p x_pad[o + p] * w[p]``, "same" padding."""
+    before, after = _same_pads_1d(len(w))
+    x_pad = np.concatenate([np.zeros(before, x.dtype), x, np.zeros(after, x.dtype)])  # (L+k-1,)
+    out = np.zeros(len(x), dtype=x.dtype)  # (L,)
+    for o in range(len(out)):
+        for p in range(len(w)):
+            out[o] += x_pad[o + p] * w[p]
+    return out
+
+
+def conv_1d_grads(x: np.ndarray, w: np.ndarray, out_grad: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """dL/dx (L,) and dL/dw (k,) given dL/dout (L,) for ``conv_1d(x, w)``."""
+    before, after = _same_pads_1d(len(w))
+    x_pad = np.concatenate([np.zeros(before, x.dtype), x, np.zeros(after, x.dtype)])
+    dx_pad, dw = np.zeros_like(x_pad), np.zeros_like(w)
+    for o in range(len(out_grad)):
+        for p in range(len(w)):
+            dx_pad[o + p] += out_grad[o] * w[p]  # x_pad[o + p] reached out[o] with weight w[p]
+            dw[p] += out_grad[o] * x_pad[o + p]  # w[p] reached out[o] carrying x_pad[o + p]
+    return dx_pad[before : before + len(x)], dw  # the padding's zeros pass nothing on
+
+
+# --- 2. two dimensions, with stride and padding -------------------------------------------
+def pad_2d(x: np.ndarray, pads: Pads) -> np.ndarray:
+    """x (H, W) with ``pads = (top, bottom, left, right)`` rows/columns of zeros around it."""
+    top, bottom, left, right = pads
+    out = np.zeros((x.shape[0] + top + bottom, x.shape[1] + left + right), dtype=x.dtype)
+    out[top : top + x.shape[0], left : left + x.shape[1]] = x
+    return out
+
+
+def _out_size(n_pad: int, k: int, s: int) -> int:
+    """Windows of k moved by s over n_pad: the last incomplete one is dropped."""
+    return (n_pad - k) // s + 1
+
+
+def conv_2d(x: np.ndarray, w: np.ndarray, stride: tuple[int, int] = (1, 1),
+            pads: Pads = (0, 0, 0, 0)) -> np.ndarray:
+    """x (H, W), w (kh, kw) -> out (Ho, Wo):
+    ``out[h, v] = sum_{i, j} x_pad[s*h + i, s*v + j] * w[i, j]``."""
+    x_pad, (kh, kw), (sh, sw) = pad_2d(x, pads), w.shape, stride
+    Ho, Wo = _out_size(x_pad.shape[0], kh, sh), _out_size(x_pad.shape[1], kw, sw)
+    out = np.zeros((Ho, Wo), dtype=x.dtype)
+    for h in range(Ho):
+        for v in range(Wo):
+            for i in range(kh):
+                for j in range(kw):
+                    out[h, v] += x_pad[sh * h + i, sw * v + j] * w[i, j]
+    return out
+
+
+def conv_2d_grads(x: np.ndarray, w: np.ndarray, out_grad: np.ndarray,
+                  stride: tuple[int, int] = (1, 1), pads: Pads = (0, 0, 0, 0)
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """dL/dx (H, W) and dL/dw (kh, kw) given dL/dout (Ho, Wo) for ``conv_2d``."""
+    x_pad, (kh, kw), (sh, sw) = pad_2d(x, pads), w.shape, stride
+    dx_pad, dw = np.zeros_like(x_pad), np.zeros_like(w)
+    for h in range(out_grad.shape[0]):
+        for v in range(out_grad.shape[1]):
+            for i in range(kh):
+                for j in range(kw):
+                    # the forward's edges, travelled backwards; windows overlap, hence +=
+                    dx_pad[sh * h + i, sw * v + j] += out_grad[h, v] * w[i, j]
+                    dw[i, j] += out_grad[h, v] * x_pad[sh * h + i, sw * v + j]
+    top, _, left, _ = pads
+    return dx_pad[top : top + x.shape[0], left : left + x.shape[1]], dw
+
+
+# --- 3. batches and channels --------------------------------------------------------------
+def conv_2d_multi(x: np.ndarray, W: np.ndarray, stride: tuple[int, int] = (1, 1),
+                  pads: Pads = (0, 0, 0, 0)) -> np.ndarray:
+    """x (N, C, H, W), W (C, O, kh, kw) -> out (N, O, Ho, Wo):
+    ``out[n, o] = sum_c conv_2d(x[n, c], W[c, o])``."""
+    (N, C, H, W_), (O, kh, kw) = x.shape, W.shape[1:]
+    Ho = _out_size(H + pads[0] + pads[1], kh, stride[0])
+    Wo = _out_size(W_ + pads[2] + pads[3], kw, stride[1])
+    out = np.zeros((N, O, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for o in range(O):
+            for c in range(C):
+                out[n, o] += conv_2d(x[n, c], W[c, o], stride, pads)
+    return out
+
+
+def conv_2d_multi_grads(x: np.ndarray, W: np.ndarray, out_grad: np.ndarray,
+                        stride: tuple[int, int] = (1, 1), pads: Pads = (0, 0, 0, 0)
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """dL/dx (N, C, H, W) and dL/dW (C, O, kh, kw) given dL/dout (N, O, Ho, Wo).
+
+    Every (sample, input channel, output channel) triple is one ``conv_2d``: its gradients add.
+    """
+    dx, dW = np.zeros_like(x), np.zeros_like(W)
+    N, C = x.shape[:2]
+    for n in range(N):
+        for o in range(W.shape[1]):
+            for c in range(C):
+                dx_nc, dw_co = conv_2d_grads(x[n, c], W[c, o], out_grad[n, o], stride, pads)
+                dx[n, c] += dx_nc
+                dW[c, o] += dw_co
+    return dx, dW
+
+
+# --- the operations and the layer ---------------------------------------------------------
+class Conv2DOperation(ParamOperation):
+    """``conv_2d_multi`` as an Operation: x (N, C, H, W), ``param`` W (C, O, kh, kw)
+    -> (N, O, Ho, Wo).
+
+    The backward loops give dL/dx and dL/dW together; each method keeps the one it is asked
+    for (the loops run twice: the price of keeping nothing between the two calls).
+    """
+
+    def __init__(self, param: np.ndarray, stride: tuple[int, int], pads: Pads) -> None:
+        super().__init__(param)
+        self.stride, self.pads = stride, pads
+
+    def _output(self) -> np.ndarray:
+        return conv_2d_multi(self.input_, self.param, self.stride, self.pads)  # (N, O, Ho, Wo)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        dx, _ = conv_2d_multi_grads(self.input_, self.param, output_grad, self.stride, self.pads)
+        return dx  # (N, C, H, W)
+
+    def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        _, dW = conv_2d_multi_grads(self.input_, self.param, output_grad, self.stride, self.pads)
+        return dW  # (C, O, kh, kw)
+
+
+class ChannelBiasAdd(ParamOperation):
+    """x + B with B (1, O, 1, 1) broadcast over batch and pixels;
+    dL/dx = g, dL/dB = g summed over (N, H, W)."""
+
+    def _output(self) -> np.ndarray:
+        return self.input_ + self.param  # (N, O, Ho, Wo)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad
+
+    def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad.sum(axis=(0, 2, 3), keepdims=True)  # (1, O, 1, 1)
+
+
+class Conv2D(Layer):
+    """A 2-D convolution layer of ``out_channels`` filters:
+    ``dropout(flatten(activation(conv(x, W) + B)))``.
+
+    ``kernel_size`` and ``stride`` are an int or a pair (height, width). ``padding`` is
+    ``"same"`` (the output keeps the input's size; needs stride 1; an even kernel pads one more
+    zero bottom/right, as PyTorch), ``"valid"`` (no padding) or an int number of zeros on every
+    side. ``bias=False`` is the book's layer (no B). ``activation`` is an instance, a name or
+    None (Linear); ``weight_init`` is ``"standard"`` (N(0, 1), the book's) or ``"glorot"``
+    (fans C*kh*kw and O*kh*kw, as ``torch.nn.init``). ``dropout`` is the drop probability of
+    inverted dropout after the activation; ``flatten=True`` reshapes the output to
+    (N, O*Ho*Wo) for a following Dense layer, as the book's layer does.
+
+    Parameters: W (C, O, kh, kw), B (1, O, 1, 1). Input (N, C, H, W) -> output (N, O, Ho, Wo).
+    """
+
+    param_names = ("W", "B")
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: str | int = "same",
+        bias: bool = True,
+        activation: Operation | str | None = None,
+        weight_init: str = "standard",
+        dropout: float = 0.0,
+        flatten: bool = False,
+    ) -> None:
+        super().__init__(check_positive_int("out_channels", out_channels))
+        self.kernel_size = pair("kernel_size", kernel_size)
+        self.stride = pair("stride", stride)
+        self.padding = padding
+        self.pads = resolve_padding(padding, self.kernel_size, self.stride)
+        self.bias = check_flag("bias", bias)
+        if not self.bias:
+            self.param_names = ("W",)
+        self.activation = make_activation(activation)
+        init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
+        self.weight_init = weight_init
+        self.dropout = check_dropout(f"{self!r} dropout", dropout)
+        self.flatten = check_flag("flatten", flatten)
+        self.in_channels: int | None = None
+
+    def _check_input(self, input_: np.ndarray) -> None:
+        check_image(repr(self), input_.shape)
+        output_hw(repr(self), input_.shape[2:], self.kernel_size, self.stride, self.pads)
+        if self.in_channels is not None and input_.shape[1] != self.in_channels:
+            raise ValueError(f"{self!r}: expected {self.in_channels} input channels (the number "
+                             f"it was built for), got {input_.shape[1]} in shape {input_.shape}")
+
+    def _make_conv(self, W: np.ndarray) -> ParamOperation:
+        """The convolution with weights W (C, O, kh, kw): here the loops above."""
+        return Conv2DOperation(W, self.stride, self.pads)
+
+    def _setup_layer(self, input_: np.ndarray) -> None:
+        C, O, (kh, kw), dtype = input_.shape[1], self.neurons, self.kernel_size, input_.dtype
+        scale = init_scale(self.weight_init, C * kh * kw, O * kh * kw)
+        # the same draws, in the same order, as torch_impl.Conv2D: W (C, O, kh, kw), B (1, O, 1, 1)
+        W = draw(self.rng, (C, O, kh, kw), scale, dtype)
+        self.operations = [self._make_conv(W)]
+        if self.bias:
+            self.operations.append(ChannelBiasAdd(draw(self.rng, (1, O, 1, 1), scale, dtype)))
+        self.operations.append(self.activation)
+        if self.flatten:
+            self.operations.append(FlattenOperation())
+        if self.dropout > 0:  # the mask stream is spawned after the weights, as in torch_impl
+            self.operations.append(Dropout(self.dropout, rng=self.rng.spawn(1)[0]))
+        self.in_channels = C
+
+    def __repr__(self) -> str:
+        k = self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size
+        return f"{type(self).__name__}({self.neurons}, kernel_size={k})"

@@ -1,18 +1,22 @@
-"""The 2-D convolution layer (chapter 5), vectorised: im2col + one matrix multiplication per block of the batch.
+"""The 2-D convolution layer (chapter 5), fast form: im2col + one matrix multiplication per block.
 
-Shapes (NCHW, as PyTorch): input x (N, C, H, W); weight W (C, O, kh, kw) (the book's layout: in, out, k, k);
-bias B (1, O, 1, 1) (it broadcasts against the output, as the dense layer's (1, out)); output (N, O, Ho, Wo).
-What is computed is PyTorch's "convolution", a cross-correlation (the kernel is not flipped):
+The book form (``scratch/conv.py``) sums over every pixel, channel and kernel offset in
+Python loops; this file computes the same numbers with GEMMs. ``Conv2D`` here is the book's
+layer (arguments, checks and initialisation inherited) with only the convolution replaced.
+
+Shapes (NCHW, as PyTorch): input x (N, C, H, W); weight W (C, O, kh, kw) (the book's layout:
+in, out, k, k); bias B (1, O, 1, 1); output (N, O, Ho, Wo). A cross-correlation (the kernel is
+not flipped):
 
     out[n, o, h, w] = sum_{c, i, j} xpad[n, c, s*h + i, s*w + j] * W[c, o, i, j]
 
-im2col lays every receptive field out as a column: ``cols[(c, i, j), (n, h, w)] = xpad[n, c, s*h+i, s*w+j]``
-(K = C*kh*kw rows, M = N*Ho*Wo columns), so the convolution is a GEMM, ``Wmat (O, K) @ cols (K, M)``, and so
-are both gradients: ``dW = g (O, M) @ cols^T`` and ``dcols = Wmat^T @ g``, which col2im adds back onto the
-pixels each column came from. The receptive fields are read through ``as_strided`` views (no Python loop
-over pixels or batch items); the only loops are over the kh*kw kernel offsets in col2im and over blocks of the
-batch sized to a memory budget (so evaluating 10,000 images does not allocate gigabytes of columns).
-The readable loop version, following the book's explanation step by step, is ``scratch/conv_loops.py``.
+im2col lays every receptive field out as a column, ``cols[(c, i, j), (n, h, w)] = xpad[n, c, s*h+i,
+s*w+j]`` (K = C*kh*kw rows, M = N*Ho*Wo columns), so the convolution is a GEMM, ``Wmat (O, K) @ cols
+(K, M)``, and so are both gradients: ``dW = g (O, M) @ cols^T`` and ``dcols = Wmat^T @ g``, which
+col2im adds back onto the pixels each column came from. The receptive fields are read through
+``as_strided`` views (no Python loop over pixels or batch items); the only loops are over the kh*kw
+kernel offsets in col2im and over blocks of the batch sized to a memory budget (so evaluating 10,000
+images does not allocate gigabytes of columns).
 """
 
 from __future__ import annotations
@@ -20,35 +24,32 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from dlfs.errors import check_flag, check_positive_int
-from dlfs.init import draw, init_scale
-from dlfs.training import check_dropout
-from dlfs.windows import Pads, check_image, output_hw, pair, resolve_padding
-from scratch.activations import make_activation
-from scratch.base import Layer, Operation, ParamOperation
-from scratch.dropout import Dropout
-from scratch.reshape import FlattenOperation
+from dlfs.windows import Pads
+from scratch.base import ParamOperation
+from scratch.conv import Conv2D as BookConv2D
 
 __all__ = ["Conv2D"]
 
-# im2col columns of at most this many bytes per block of the batch: large enough for one big GEMM per block,
-# small enough to stay in cache-friendly territory and never allocate gigabytes for a large evaluation batch.
+# im2col columns of at most this many bytes per block of the batch: large enough for one big
+# GEMM per block, small enough to stay cache-friendly and never allocate gigabytes for a large
+# evaluation batch.
 WORKSPACE_BYTES = 8 * 2**20
 
 
 class Conv2DOperation(ParamOperation):
     """Cross-correlation of x (N, C, H, W) with ``param`` W (C, O, kh, kw): output (N, O, Ho, Wo).
 
-    Forward: im2col + ``Wmat @ cols``. Backward: ``dW^T = cols @ g^T`` and ``dx = col2im(Wmat^T @ g)``, both
-    computed in ``_input_grad`` (the columns buffer is reused for ``dcols``, so dW must come first);
-    ``_param_grad`` hands over that dW, or computes dW alone when the input gradient was skipped
-    (``needs_input_grad = False``: the first layer of a network in training).
+    Forward: im2col + ``Wmat @ cols``. Backward: ``dW^T = cols @ g^T`` and
+    ``dx = col2im(Wmat^T @ g)``, both computed in ``_input_grad`` (the columns buffer is reused
+    for ``dcols``, so dW must come first); ``_param_grad`` hands over that dW, or computes dW
+    alone when the input gradient was skipped (``needs_input_grad = False``: the first layer of
+    a network in training).
 
-    Workspace: the zero-bordered padded input, its gradient, the (K, block) columns and the gradient's
-    columns are kept between calls and reused while shapes agree (a fresh 100 MB array costs more in page
-    faults than the copy into it). The batch is processed in blocks of ``block`` samples whose columns take
-    at most ``WORKSPACE_BYTES``: the working set stays in cache and a large evaluation batch never allocates
-    gigabytes.
+    Workspace: the zero-bordered padded input, its gradient, the (K, block) columns and the
+    gradient's columns are kept between calls and reused while shapes agree (a fresh 100 MB
+    array costs more in page faults than the copy into it). The batch is processed in blocks of
+    ``block`` samples whose columns take at most ``WORKSPACE_BYTES``: the working set stays in
+    cache and a large evaluation batch never allocates gigabytes.
     """
 
     def __init__(self, param: np.ndarray, stride: tuple[int, int], pads: Pads) -> None:
@@ -56,12 +57,14 @@ class Conv2DOperation(ParamOperation):
         self.stride, self.pads = stride, pads
         self._xpad: np.ndarray | None = None  # (N, C, Hp, Wp) the padded input
         self._dxpad: np.ndarray | None = None  # (N, C, Hp, Wp) its gradient
-        self._cols: np.ndarray | None = None  # (K, block*Ho*Wo) the columns of one block (then their gradient)
-        self._g_block: np.ndarray | None = None  # (O, block*Ho*Wo) the output gradient of one block
-        self._cols_block: tuple[int, int] | None = None  # which samples the columns buffer holds, if valid
+        # (K, block*Ho*Wo) the columns of one block (then their gradient)
+        self._cols: np.ndarray | None = None
+        self._g_block: np.ndarray | None = None  # (O, block*Ho*Wo) the output gradient of a block
+        # which samples the columns buffer holds, if it is valid
+        self._cols_block: tuple[int, int] | None = None
         self._dW: np.ndarray | None = None
 
-    # --- geometry and workspace ---------------------------------------------------------------------------
+    # --- geometry and workspace -------------------------------------------------------------
     def _plan(self, x: np.ndarray) -> None:
         """Sizes for input ``x``; (re)allocate the workspace when they change."""
         N, C, H, W = x.shape
@@ -72,11 +75,13 @@ class Conv2DOperation(ParamOperation):
         K, per_sample = C * kh * kw, self.Ho * self.Wo
         self.block = int(max(1, min(N, WORKSPACE_BYTES // (K * per_sample * x.itemsize))))
         shapes = {"_xpad": (N, C, self.Hp, self.Wp), "_cols": (K, self.block * per_sample),
-                  "_dxpad": (N, C, self.Hp, self.Wp), "_g_block": (self.param.shape[1], self.block * per_sample)}
+                  "_dxpad": (N, C, self.Hp, self.Wp),
+                  "_g_block": (self.param.shape[1], self.block * per_sample)}
         for name, shape in shapes.items():
             buf = getattr(self, name)
             if buf is None or buf.shape != shape or buf.dtype != x.dtype:
-                # the padded input's border is zeroed once and stays zero; only the interior is rewritten.
+                # the padded input's border is zeroed once and stays zero; only the interior is
+                # rewritten.
                 # (zeros, not empty: pages the inference never touches are never committed)
                 setattr(self, name, np.zeros(shape, dtype=x.dtype))
         self._cols_block = None
@@ -105,7 +110,7 @@ class Conv2DOperation(ParamOperation):
         C, O, kh, kw = self.param.shape
         return self.param.transpose(1, 0, 2, 3).reshape(O, C * kh * kw)
 
-    # --- forward and backward -----------------------------------------------------------------------------
+    # --- forward and backward ---------------------------------------------------------------
     def _output(self) -> np.ndarray:
         x = self.input_
         self._plan(x)
@@ -127,8 +132,10 @@ class Conv2DOperation(ParamOperation):
         dW, self._dW = self._dW, None  # computed with dx in _input_grad, unless dx was not wanted
         return self._backward(output_grad, want_dx=False)[1] if dW is None else dW
 
-    def _backward(self, output_grad: np.ndarray, want_dx: bool) -> tuple[np.ndarray | None, np.ndarray]:
-        """dL/dx (N, C, H, W) (None unless ``want_dx``) and dL/dW (C, O, kh, kw), block by block."""
+    def _backward(self, output_grad: np.ndarray, want_dx: bool
+                  ) -> tuple[np.ndarray | None, np.ndarray]:
+        """dL/dx (N, C, H, W) (None unless ``want_dx``) and dL/dW (C, O, kh, kw), block by
+        block."""
         N, C, H, W = self.input_.shape
         C, O, kh, kw = self.param.shape
         Ho, Wo, (pt, _, pl, _) = self.Ho, self.Wo, self.pads
@@ -140,15 +147,20 @@ class Conv2DOperation(ParamOperation):
         # the last block's columns are still in the buffer after the forward: start there
         for n0, n1 in reversed(self._blocks(N)):
             n = n1 - n0
-            cols = self._cols[:, : n * Ho * Wo] if self._cols_block == (n0, n1) else self._im2col(n0, n1)
+            if self._cols_block == (n0, n1):
+                cols = self._cols[:, : n * Ho * Wo]
+            else:
+                cols = self._im2col(n0, n1)
             g = self._g_block[:, : n * Ho * Wo]
             g.reshape(O, n, Ho, Wo)[...] = output_grad[n0:n1].transpose(1, 0, 2, 3)
             dWt += cols @ g.T  # (K, O); faster in OpenBLAS than g @ cols.T for these shapes
             if not want_dx:
                 continue
-            dcols = np.matmul(wmat.T, g, out=cols)  # overwrites the columns: they are no longer needed
+            # overwrites the columns: they are no longer needed
+            dcols = np.matmul(wmat.T, g, out=cols)
             self._cols_block = None
-            # col2im: every column entry goes back to the pixel it was read from; windows overlap, so add
+            # col2im: every column entry goes back to the pixel it was read from; windows
+            # overlap, so add
             target = self._windows(dxpad, n0, n1, writeable=True)
             dcols = dcols.reshape(target.shape)
             for i in range(kh):
@@ -158,87 +170,12 @@ class Conv2DOperation(ParamOperation):
         return (dxpad[:, :, pt : pt + H, pl : pl + W].copy() if want_dx else None), dW
 
 
-class ChannelBiasAdd(ParamOperation):
-    """x + B with B (1, O, 1, 1) broadcast over batch and pixels;  dL/dx = g,  dL/dB = g summed over (N, H, W)."""
-
-    def _output(self) -> np.ndarray:
-        return self.input_ + self.param
-
-    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad
-
-    def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad.sum(axis=(0, 2, 3), keepdims=True)
-
-
-class Conv2D(Layer):
-    """A 2-D convolution layer of ``out_channels`` filters: ``dropout(flatten(activation(conv(x, W) + B)))``.
-
-    ``kernel_size`` and ``stride`` are an int or a pair (height, width). ``padding`` is ``"same"`` (the output
-    keeps the input's size; needs stride 1; an even kernel pads one more zero bottom/right, as PyTorch),
-    ``"valid"`` (no padding) or an int number of zeros on every side. ``bias=False`` is the book's layer (no B).
-    ``activation`` is an instance, a name or None (Linear); ``weight_init`` is ``"standard"`` (N(0, 1), the
-    book's) or ``"glorot"`` (fans C*kh*kw and O*kh*kw, as ``torch.nn.init``). ``dropout`` is the drop
-    probability of inverted dropout after the activation; ``flatten=True`` reshapes the output to
-    (N, O*Ho*Wo) for a following Dense layer, as the book's layer does.
+class Conv2D(BookConv2D):
+    """The book form's ``Conv2D`` (``scratch/conv.py``: arguments, checks, set-up, the same
+    draws) with its convolution computed by im2col + GEMM.
 
     Parameters: W (C, O, kh, kw), B (1, O, 1, 1). Input (N, C, H, W) -> output (N, O, Ho, Wo).
     """
 
-    param_names = ("W", "B")
-
-    def __init__(
-        self,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: str | int = "same",
-        bias: bool = True,
-        activation: Operation | str | None = None,
-        weight_init: str = "standard",
-        dropout: float = 0.0,
-        flatten: bool = False,
-    ) -> None:
-        super().__init__(check_positive_int("out_channels", out_channels))
-        self.kernel_size = pair("kernel_size", kernel_size)
-        self.stride = pair("stride", stride)
-        self.padding = padding
-        self.pads = resolve_padding(padding, self.kernel_size, self.stride)
-        self.bias = check_flag("bias", bias)
-        if not self.bias:
-            self.param_names = ("W",)
-        self.activation = make_activation(activation)
-        init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
-        self.weight_init = weight_init
-        self.dropout = check_dropout(f"{self!r} dropout", dropout)
-        self.flatten = check_flag("flatten", flatten)
-        self.in_channels: int | None = None
-
-    def _check_input(self, input_: np.ndarray) -> None:
-        check_image(repr(self), input_.shape)
-        output_hw(repr(self), input_.shape[2:], self.kernel_size, self.stride, self.pads)
-        if self.in_channels is not None and input_.shape[1] != self.in_channels:
-            raise ValueError(f"{self!r}: expected {self.in_channels} input channels (the number it was built for), "
-                             f"got {input_.shape[1]} in shape {input_.shape}")
-
     def _make_conv(self, W: np.ndarray) -> ParamOperation:
         return Conv2DOperation(W, self.stride, self.pads)
-
-    def _setup_layer(self, input_: np.ndarray) -> None:
-        C, O, (kh, kw), dtype = input_.shape[1], self.neurons, self.kernel_size, input_.dtype
-        scale = init_scale(self.weight_init, C * kh * kw, O * kh * kw)
-        # the same draws, in the same order, as torch_impl.Conv2D: W (C, O, kh, kw) then B (1, O, 1, 1)
-        W = draw(self.rng, (C, O, kh, kw), scale, dtype)
-        self.operations = [self._make_conv(W)]
-        if self.bias:
-            self.operations.append(ChannelBiasAdd(draw(self.rng, (1, O, 1, 1), scale, dtype)))
-        self.operations.append(self.activation)
-        if self.flatten:
-            self.operations.append(FlattenOperation())
-        if self.dropout > 0:  # its mask stream is spawned after the weights are drawn, as in torch_impl.Conv2D
-            self.operations.append(Dropout(self.dropout, rng=self.rng.spawn(1)[0]))
-        self.in_channels = C
-
-    def __repr__(self) -> str:
-        k = self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size
-        return f"{type(self).__name__}({self.neurons}, kernel_size={k})"

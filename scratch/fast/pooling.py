@@ -1,14 +1,17 @@
-"""Pooling (chapter 5's companions to convolution): the max or the mean of every window, per channel.
+"""Pooling (chapter 5), fast form: every window at once through a strided view.
 
-Shapes: input (N, C, H, W) -> output (N, C, Ho, Wo) with ``Ho = (H - kh) // sh + 1`` (no padding; a last
-incomplete window is dropped, as ``nn.MaxPool2d``/``nn.AvgPool2d`` do). ``stride`` defaults to the kernel
-(non-overlapping windows). The windows are an ``as_strided`` view of shape (N, C, Ho, Wo, kh, kw); the
-backward loops only over the kh*kw offsets inside a window, each step adding the gradient of every window at
-once (windows may overlap when stride < kernel, hence the adds).
+The book form (``scratch/pooling.py``) loops over the output positions; here the windows are an
+``as_strided`` view of shape (N, C, Ho, Wo, kh, kw) of the input, so the forward is one
+reduction, and the backward loops only over the kh*kw offsets inside a window, each step adding
+the gradient of every window at once (windows may overlap when stride < kernel, hence the adds).
+The layers are the book form's (arguments, checks, names) with the operation replaced.
 
-Ties in max pooling: the gradient goes to the *first* maximum of the window in row-major order, which is
-what ``np.argmax`` returns and what PyTorch's CPU kernel picks (it replaces the running maximum only on a
-strictly greater value); a parity test with tied windows checks this.
+Shapes: input (N, C, H, W) -> output (N, C, Ho, Wo) with ``Ho = (H - kh) // sh + 1`` (no
+padding; a last incomplete window is dropped, as ``nn.MaxPool2d``/``nn.AvgPool2d`` do).
+
+Ties in max pooling: the gradient goes to the *first* maximum of the window in row-major order,
+which is what ``np.argmax`` returns and what PyTorch's CPU kernel picks (it replaces the running
+maximum only on a strictly greater value); a parity test with tied windows checks this.
 """
 
 from __future__ import annotations
@@ -18,17 +21,17 @@ from collections.abc import Callable
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from dlfs.windows import check_image, output_hw, pair
+from scratch import pooling as book
 from scratch.base import Operation
-from scratch.reshape import ParameterFreeLayer
 
 __all__ = ["MaxPool2D", "AvgPool2D"]
 
 
-def window_view(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], writeable: bool = False
-                ) -> np.ndarray:
-    """The windows of x (N, C, H, W) as a view (N, C, Ho, Wo, kh, kw): ``view[n, c, h, w, i, j] =
-    x[n, c, sh*h + i, sw*w + j]``. ``x`` must be C-contiguous (its strides are used as they are)."""
+def window_view(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                writeable: bool = False) -> np.ndarray:
+    """The windows of x (N, C, H, W) as a view (N, C, Ho, Wo, kh, kw):
+    ``view[n, c, h, w, i, j] = x[n, c, sh*h + i, sw*w + j]``. ``x`` must be C-contiguous (its
+    strides are used as they are)."""
     (kh, kw), (sh, sw) = kernel, stride
     Ho, Wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
     s = x.strides
@@ -37,7 +40,8 @@ def window_view(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
 
 
 class PoolOperation(Operation):
-    """Shared by both poolings: the window geometry and the scatter of window gradients back to pixels."""
+    """Shared by both poolings: the window view and the scatter of window gradients back to
+    pixels."""
 
     def __init__(self, kernel: tuple[int, int], stride: tuple[int, int]) -> None:
         self.kernel, self.stride = kernel, stride
@@ -46,7 +50,8 @@ class PoolOperation(Operation):
         return window_view(np.ascontiguousarray(self.input_), self.kernel, self.stride)
 
     def _scatter(self, weight: Callable[[int, int], np.ndarray]) -> np.ndarray:
-        """dx: for each offset (i, j) of the window, add ``weight(i, j)`` (N, C, Ho, Wo) to the pixels there."""
+        """dx: for each offset (i, j) of the window, add ``weight(i, j)`` (N, C, Ho, Wo) to the
+        pixels there."""
         dx = np.zeros(self.input_.shape, dtype=self.input_.dtype)
         target = window_view(dx, self.kernel, self.stride, writeable=True)
         for i in range(self.kernel[0]):
@@ -80,37 +85,23 @@ class AvgPoolOperation(PoolOperation):
         return self._scatter(lambda i, j: share)
 
 
-class _Pool2D(ParameterFreeLayer):
-    def __init__(self, operation: type[PoolOperation], kernel: int | tuple[int, int],
-                 stride: int | tuple[int, int] | None) -> None:
-        self.kernel = pair("kernel", kernel)
-        self.stride = self.kernel if stride is None else pair("stride", stride)
-        super().__init__(operation(self.kernel, self.stride))
-
-    def _check_input(self, input_: np.ndarray) -> None:
-        check_image(repr(self), input_.shape)
-        output_hw(repr(self), input_.shape[2:], self.kernel, self.stride)
-
-    def __repr__(self) -> str:
-        k = self.kernel[0] if self.kernel[0] == self.kernel[1] else self.kernel
-        return f"{type(self).__name__}({k})"
-
-
-class MaxPool2D(_Pool2D):
-    """Max pooling over ``kernel`` windows (int or (kh, kw)) moved by ``stride`` (default: the kernel).
+class MaxPool2D(book.MaxPool2D):
+    """Max pooling over ``kernel`` windows (int or (kh, kw)) moved by ``stride`` (default: the
+    kernel), the book form's layer with every window reduced at once.
 
     Input (N, C, H, W) -> output (N, C, Ho, Wo). No parameters.
     """
 
-    def __init__(self, kernel: int | tuple[int, int], stride: int | tuple[int, int] | None = None) -> None:
-        super().__init__(MaxPoolOperation, kernel, stride)
+    def _make_pool(self) -> Operation:
+        return MaxPoolOperation(self.kernel, self.stride)
 
 
-class AvgPool2D(_Pool2D):
-    """Average pooling over ``kernel`` windows (int or (kh, kw)) moved by ``stride`` (default: the kernel).
+class AvgPool2D(book.AvgPool2D):
+    """Average pooling over ``kernel`` windows (int or (kh, kw)) moved by ``stride`` (default:
+    the kernel), the book form's layer with every window reduced at once.
 
     Input (N, C, H, W) -> output (N, C, Ho, Wo). No parameters.
     """
 
-    def __init__(self, kernel: int | tuple[int, int], stride: int | tuple[int, int] | None = None) -> None:
-        super().__init__(AvgPoolOperation, kernel, stride)
+    def _make_pool(self) -> Operation:
+        return AvgPoolOperation(self.kernel, self.stride)

@@ -1,32 +1,39 @@
-"""Exact t-SNE (van der Maaten & Hinton, 2008) from first principles in NumPy.
+"""Exact t-SNE (van der Maaten & Hinton, 2008), fast form: the same numbers as the book form
+(``scratch/tsne.py``), computed with every trick NumPy allows.
 
-The pipeline, in the order of this file (``torch_impl/tsne.py`` follows the same order):
+The pipeline, in the order of the book form (and of ``torch_impl/tsne.py``):
 
-1. ``pairwise_squared_distances``: D_ij = ||x_i - x_j||^2 in the input space.
-2. ``conditional_probabilities``: p_j|i = exp(-beta_i D_ij) / sum_k exp(-beta_i D_ik), with the precision
-   beta_i found by a binary search so that the perplexity 2^H(P_i) (= e^H in nats) equals the target.
+1. ``pairwise_squared_distances``: D_ij = ||x_i||^2 + ||x_j||^2 - 2 x_i . x_j, one matmul.
+2. ``conditional_probabilities``: p_j|i = exp(-beta_i D_ij) / sum_k exp(-beta_i D_ik), the
+   precision beta_i found by a binary search so that the perplexity 2^H(P_i) (= e^H in nats)
+   equals the target: every still-searching point moves in one vectorised step.
 3. ``joint_probabilities``: P = (P_j|i + P_i|j) / (2n), symmetric, summing to 1 over i != j.
-4. ``student_t_affinities``: q_ij proportional to (1 + ||y_i - y_j||^2 / alpha)^(-(alpha + 1) / 2).
+4. ``student_t_affinities``: q_ij proportional to (1 + ||y_i - y_j||^2 / alpha)^(-(alpha + 1) / 2),
+   the kernel written in place into one (n, n) buffer.
 5. ``kl_divergence``: KL(P || Q) = sum p_ij log(p_ij / q_ij) and its analytic gradient
-   dC/dy_i = (2 (alpha + 1) / alpha) sum_j (p_ij - q_ij) (1 + ||y_i - y_j||^2 / alpha)^-1 (y_i - y_j).
-6. ``TSNE``: gradient descent with momentum, early exaggeration and per-parameter gains (delta-bar-delta).
+   dC/dy_i = (2 (alpha + 1) / alpha) sum_j (p_ij - q_ij) (1 + ||y_i - y_j||^2 / alpha)^-1
+   (y_i - y_j), the sum over j as one matmul.
+6. ``TSNE``: the book form's class (arguments, checks) with gradient descent with momentum,
+   early exaggeration and per-parameter gains (delta-bar-delta) run in place.
 
-Every choice that decides a number follows scikit-learn's exact method (``sklearn/manifold/_t_sne.py`` and
-``_utils.pyx``), which referees this file in ``parity_tests/test_tsne.py``; ``docs/tsne.md`` lists where we differ.
+Every choice that decides a number follows scikit-learn's exact method
+(``sklearn/manifold/_t_sne.py`` and ``_utils.pyx``), which referees this file in
+``parity_tests/test_tsne.py``; ``docs/tsne.md`` lists where we differ. The constants come from
+``dlfs/tsne_common.py`` and are looked up here at call time (a test moves
+``EXPLORATION_ITERS`` of this module).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from dlfs.errors import check_array, check_dtype_name, check_positive_int, describe
+from dlfs.errors import check_array
 from dlfs.tsne_common import (
     BINARY_SEARCH_STEPS,
     EMPTY_ROW_SUM,
     EXPLORATION_ITERS,
     GAIN_DECAY,
     GAIN_INCREASE,
-    INIT_SCALE,
     MACHINE_EPSILON,
     MIN_GAIN,
     MOMENTUM_EXPLORATION,
@@ -37,6 +44,8 @@ from dlfs.tsne_common import check_distances as _check_distances
 from dlfs.tsne_common import check_perplexity as _check_perplexity
 from dlfs.tsne_common import check_points as _check_points
 from dlfs.tsne_common import check_positive as _check_positive
+from scratch import tsne as book
+from scratch.tsne import _initial_embedding
 
 __all__ = [
     "pairwise_squared_distances",
@@ -48,7 +57,7 @@ __all__ = [
 ]
 
 
-# --- 1. squared distances (input space and embedding alike) -------------------------------------------
+# --- 1. squared distances (input space and embedding alike) ------------------------------
 def _squared_distances(X: np.ndarray) -> np.ndarray:
     """X (n, d) -> D (n, n): ||x_i||^2 + ||x_j||^2 - 2 x_i . x_j, clipped at 0, zero diagonal."""
     sq = np.einsum("ij,ij->i", X, X)
@@ -61,24 +70,28 @@ def _squared_distances(X: np.ndarray) -> np.ndarray:
 def pairwise_squared_distances(X: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances between the rows of ``X``.
 
-    X (n, d) -> D (n, n) in X's dtype, D_ij = ||x_i||^2 + ||x_j||^2 - 2 x_i . x_j, as sklearn's
-    ``pairwise_distances(X, squared=True)``: one matmul, negatives from cancellation clipped to 0, an exact
-    zero diagonal. The embedding's distances use the same formula: its absolute error, eps (|y_i|^2 + |y_j|^2),
-    is harmless inside the kernel 1 / (1 + d), and the matmul is 3x faster than forming every y_i - y_j.
+    X (n, d) -> D (n, n) in X's dtype, D_ij = ||x_i||^2 + ||x_j||^2 - 2 x_i . x_j, as
+    sklearn's ``pairwise_distances(X, squared=True)``: one matmul, negatives from cancellation
+    clipped to 0, an exact zero diagonal. The embedding's distances use the same formula: its
+    absolute error, eps (|y_i|^2 + |y_j|^2), is harmless inside the kernel 1 / (1 + d), and the
+    matmul is 3x faster than forming every y_i - y_j.
     """
     X = _check_points("X", X)
-    return _squared_distances(X if X.dtype in (np.float32, np.float64) else X.astype(np.float64))
+    float_X = X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+    return _squared_distances(float_X)
 
 
-# --- 2. conditional probabilities: a binary search per point, all points at once -----------------------
-def conditional_probabilities(distances_sq: np.ndarray, perplexity: float) -> tuple[np.ndarray, np.ndarray]:
+# --- 2. conditional probabilities: a binary search per point, all points at once ---------
+def conditional_probabilities(distances_sq: np.ndarray, perplexity: float
+                              ) -> tuple[np.ndarray, np.ndarray]:
     """p_j|i = exp(-beta_i D_ij) / sum_{k != i} exp(-beta_i D_ik), with p_i|i = 0.
 
-    distances_sq D (n, n) -> (P_cond (n, n) float64, rows summing to 1; beta (n,) float64 precisions).
-    beta_i = 1 / (2 sigma_i^2) is found by bisection on the entropy H_i = log Z_i + beta_i E_i[D] (nats)
-    until |H_i - log(perplexity)| <= 1e-5: start at beta = 1, double (or halve) until the target is
-    bracketed, then bisect, at most 100 steps -- sklearn's ``_binary_search_perplexity`` step for step, but
-    every still-searching point moves in the same vectorised step. Runs in float64 whatever D's dtype.
+    distances_sq D (n, n) -> (P_cond (n, n) float64, rows summing to 1; beta (n,) float64
+    precisions). beta_i = 1 / (2 sigma_i^2) is found by bisection on the entropy
+    H_i = log Z_i + beta_i E_i[D] (nats) until |H_i - log(perplexity)| <= 1e-5: start at
+    beta = 1, double (or halve) until the target is bracketed, then bisect, at most 100 steps --
+    sklearn's ``_binary_search_perplexity`` step for step, but every still-searching point moves
+    in the same vectorised step. Runs in float64 whatever D's dtype.
     """
     D = _check_distances(distances_sq).astype(np.float64)
     n = D.shape[0]
@@ -107,21 +120,22 @@ def conditional_probabilities(distances_sq: np.ndarray, perplexity: float) -> tu
         lowered = np.where(np.isinf(lo), b / 2.0, (b + lo) / 2.0)
         new_b = np.where(up, raised, lowered)
         sel = active[searching]
-        beta_min[sel], beta_max[sel], beta[sel] = lo[searching], hi[searching], new_b[searching]
+        beta_min[sel], beta_max[sel] = lo[searching], hi[searching]
+        beta[sel] = new_b[searching]
         active = sel
         if active.size == 0:
             break
     return P, beta
 
 
-# --- 3. joint probabilities ----------------------------------------------------------------------------
+# --- 3. joint probabilities -----------------------------------------------------------------
 def joint_probabilities(distances_sq: np.ndarray, perplexity: float) -> np.ndarray:
     """Symmetrised affinities P = (P_j|i + P_i|j) / (2n).
 
-    distances_sq D (n, n) -> P (n, n) in D's dtype, symmetric, zero diagonal, off-diagonal entries floored
-    at machine epsilon (so KL's log never sees 0). The normaliser is the actual sum of P_cond + P_cond^T,
-    which is 2n up to rounding, as in sklearn's ``_joint_probabilities`` (whose output is
-    ``squareform`` of this matrix).
+    distances_sq D (n, n) -> P (n, n) in D's dtype, symmetric, zero diagonal, off-diagonal
+    entries floored at machine epsilon (so KL's log never sees 0). The normaliser is the actual
+    sum of P_cond + P_cond^T, which is 2n up to rounding, as in sklearn's
+    ``_joint_probabilities`` (whose output is ``squareform`` of this matrix).
     """
     out_dtype = np.float32 if np.asarray(distances_sq).dtype == np.float32 else np.float64
     P_cond, _ = conditional_probabilities(distances_sq, perplexity)
@@ -132,22 +146,24 @@ def joint_probabilities(distances_sq: np.ndarray, perplexity: float) -> np.ndarr
     return P.astype(out_dtype, copy=False)
 
 
-# --- 4. the Student-t kernel in the embedding ----------------------------------------------------------
-def _kernel(Y: np.ndarray, alpha: float, log: bool = False) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """Y (n, k) -> (log(1 + d / alpha) (n, n) if ``log`` else None, inv (n, n) = (1 + d / alpha)^-1,
-    W (n, n) = inv^((alpha + 1) / 2) with a zero diagonal), d the squared distances of
-    ``pairwise_squared_distances``.
+# --- 4. the Student-t kernel in the embedding -------------------------------------------
+def _kernel(Y: np.ndarray, alpha: float, log: bool = False
+            ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Y (n, k) -> (log(1 + d / alpha) (n, n) if ``log`` else None,
+    inv (n, n) = (1 + d / alpha)^-1, W (n, n) = inv^((alpha + 1) / 2) with a zero diagonal),
+    d the squared distances of ``pairwise_squared_distances``.
 
-    Written in place into one (n, n) buffer: at n = 1797 each temporary is 26 MB, and allocating one (page
-    faults) costs as much as three passes over it. For alpha = 1, W *is* inv, zero diagonal included: inv_ii
-    only ever multiplies p_ii - q_ii = 0.
+    Written in place into one (n, n) buffer: at n = 1797 each temporary is 26 MB, and allocating
+    one (page faults) costs as much as three passes over it. For alpha = 1, W *is* inv, zero
+    diagonal included: inv_ii only ever multiplies p_ii - q_ii = 0.
     """
     sq = np.einsum("ij,ij->i", Y, Y) / alpha
     inv = Y @ Y.T
     inv *= -2.0 / alpha
     inv += (sq + 1.0)[:, None]
     inv += sq[None, :]
-    np.maximum(inv, 1.0, out=inv)  # 1 + d / alpha, with d clipped at 0 as in pairwise_squared_distances
+    # 1 + d / alpha, with d clipped at 0 as in pairwise_squared_distances
+    np.maximum(inv, 1.0, out=inv)
     np.fill_diagonal(inv, 1.0)
     log_1p = np.log(inv) if log else None
     np.reciprocal(inv, out=inv)
@@ -157,8 +173,8 @@ def _kernel(Y: np.ndarray, alpha: float, log: bool = False) -> tuple[np.ndarray 
 
 
 def student_t_affinities(Y: np.ndarray, degrees_of_freedom: float = 1) -> np.ndarray:
-    """q_ij = w_ij / Z, Z = sum_{k != l} w_kl, w_ij = (1 + ||y_i - y_j||^2 / alpha)^(-(alpha + 1) / 2), alpha the
-    degrees of freedom (1: the Cauchy kernel of the paper).
+    """q_ij = w_ij / Z, Z = sum_{k != l} w_kl, w_ij = (1 + ||y_i - y_j||^2 / alpha)^(-(alpha + 1)
+    / 2), alpha the degrees of freedom (1: the Cauchy kernel of the paper).
 
     Y (n, k) -> Q (n, n) in Y's dtype, zero diagonal, summing to 1.
     """
@@ -167,26 +183,30 @@ def student_t_affinities(Y: np.ndarray, degrees_of_freedom: float = 1) -> np.nda
     return W / W.sum()
 
 
-# --- 5. KL(P || Q) and its analytic gradient -----------------------------------------------------------
+# --- 5. KL(P || Q) and its analytic gradient ------------------------------------------------
 def _kl_gradient(P: np.ndarray, Y: np.ndarray, alpha: float, exaggeration: float = 1.0,
                  compute_kl: bool = True) -> tuple[float, np.ndarray]:
-    """The cost C_a (NaN unless ``compute_kl``) and its gradient, without the checks (the optimiser calls this
-    every iteration and needs only the gradient).
+    """The cost C_a (NaN unless ``compute_kl``) and its gradient, without the checks (the
+    optimiser calls this every iteration and needs only the gradient).
 
     With log q_ij = -((alpha + 1) / 2) log(1 + d_ij / alpha) - log Z, KL(P || Q) reads
         C_a = sum p log p + a ((alpha + 1) / 2) sum p_ij log(1 + d_ij / alpha) + (sum p) log Z
     at a = 1. Early exaggeration a > 1 multiplies the attraction only: the gradient is
-        dC_a/dy_i = (2 (alpha + 1) / alpha) sum_j (a p_ij - (sum p) q_ij) (1 + d_ij / alpha)^-1 (y_i - y_j)
-    (per ordered pair d KL / d d_ij = ((alpha + 1) / (2 alpha)) (p_ij - q_ij) / (1 + d_ij / alpha), d d_ij / d y_i
-    = 2 (y_i - y_j), and d_ij = d_ji doubles it). With M symmetric, sum_j M_ij (y_i - y_j) = rowsum(M) y_i - (M Y)_i.
+        dC_a/dy_i = (2 (alpha + 1) / alpha) sum_j (a p_ij - (sum p) q_ij)
+                    (1 + d_ij / alpha)^-1 (y_i - y_j)
+    (per ordered pair d KL / d d_ij = ((alpha + 1) / (2 alpha)) (p_ij - q_ij) / (1 + d_ij /
+    alpha), d d_ij / d y_i = 2 (y_i - y_j), and d_ij = d_ji doubles it). With M symmetric,
+    sum_j M_ij (y_i - y_j) = rowsum(M) y_i - (M Y)_i.
     """
     log_1p, inv, W = _kernel(Y, alpha, log=compute_kl)
     Z, total_p = W.sum(), P.sum()
     kl = float("nan")
     if compute_kl:
         p_log_p = np.sum(P * np.log(np.where(P > 0, P, 1.0)))  # 0 log 0 = 0 on the diagonal
-        kl = float(p_log_p + exaggeration * (alpha + 1.0) / 2.0 * np.sum(P * log_1p) + total_p * np.log(Z))
-    # M = (a P - (sum p) Q) * inv, built as a (P - (sum p) / (a Z) W) * inv: one new (n, n) array, no a * P copy
+        attraction = exaggeration * (alpha + 1.0) / 2.0 * np.sum(P * log_1p)
+        kl = float(p_log_p + attraction + total_p * np.log(Z))
+    # M = (a P - (sum p) Q) * inv, built as a (P - (sum p) / (a Z) W) * inv: one new (n, n)
+    # array, no a * P copy
     M = W * (-total_p / (exaggeration * Z))
     M += P
     M *= inv
@@ -194,33 +214,38 @@ def _kl_gradient(P: np.ndarray, Y: np.ndarray, alpha: float, exaggeration: float
     return kl, grad.astype(Y.dtype, copy=False)
 
 
-def kl_divergence(P: np.ndarray, Y: np.ndarray, degrees_of_freedom: float = 1) -> tuple[float, np.ndarray]:
+def kl_divergence(P: np.ndarray, Y: np.ndarray, degrees_of_freedom: float = 1
+                  ) -> tuple[float, np.ndarray]:
     """C = KL(P || Q) = sum_{i != j} p_ij log(p_ij / q_ij) and dC/dY.
 
     P (n, n) joint probabilities (e.g. from ``joint_probabilities``), Y (n, k) embedding ->
-    (kl: float, grad (n, k) in Y's dtype). Equals sklearn's ``_kl_divergence(Y.ravel(), squareform(P), alpha,
-    n, k)`` for alpha = 1. For alpha != 1 sklearn weights the gradient by w_ij = inv_ij^((alpha+1)/2) where the
-    derivative has inv_ij; this function follows the derivative (checked by finite differences).
+    (kl: float, grad (n, k) in Y's dtype). Equals sklearn's ``_kl_divergence(Y.ravel(),
+    squareform(P), alpha, n, k)`` for alpha = 1. For alpha != 1 sklearn weights the gradient by
+    w_ij = inv_ij^((alpha+1)/2) where the derivative has inv_ij; this function follows the
+    derivative (checked by finite differences).
     """
     Y = _check_points("Y", Y)
     P = check_array("P", P, ndim=2)
     if P.shape != (Y.shape[0], Y.shape[0]):
-        raise ValueError(f"P: expected shape (n, n) = {(Y.shape[0], Y.shape[0])} to match Y {Y.shape}, got {P.shape}")
+        raise ValueError(f"P: expected shape (n, n) = {(Y.shape[0], Y.shape[0])} to match Y "
+                         f"{Y.shape}, got {P.shape}")
     if (P < 0).any():
         raise ValueError(f"P: expected non-negative probabilities, got minimum {P.min()}")
     if Y.dtype not in (np.float32, np.float64):
         Y = Y.astype(np.float64)
-    return _kl_gradient(P.astype(Y.dtype, copy=False), Y, _check_positive("degrees_of_freedom", degrees_of_freedom))
+    alpha = _check_positive("degrees_of_freedom", degrees_of_freedom)
+    return _kl_gradient(P.astype(Y.dtype, copy=False), Y, alpha)
 
 
-# --- 6. the optimiser ----------------------------------------------------------------------------------
+# --- 6. the optimiser ---------------------------------------------------------------------
 def _gains_momentum_step(Y: np.ndarray, grad: np.ndarray, update: np.ndarray, gains: np.ndarray,
                          momentum: float, learning_rate: float) -> None:
-    """One step of gradient descent with momentum and delta-bar-delta gains, in place on Y, update, gains.
+    """One step of gradient descent with momentum and delta-bar-delta gains, in place on Y,
+    update, gains (all (n, k)).
 
-    A gain grows by 0.2 while its gradient keeps its sign (the previous update, -lr g_prev, points against
-    the gradient: update * g < 0) and shrinks by 0.8 when the sign flips; gains stay >= 0.01.
-    update = momentum * update - lr * gains * grad;  Y += update.
+    A gain grows by 0.2 while its gradient keeps its sign (the previous update, -lr g_prev,
+    points against the gradient: update * g < 0) and shrinks by 0.8 when the sign flips; gains
+    stay >= 0.01. update = momentum * update - lr * gains * grad;  Y += update.
     """
     same_sign = update * grad < 0.0
     gains[:] = np.where(same_sign, gains + GAIN_INCREASE, gains * GAIN_DECAY)
@@ -230,64 +255,38 @@ def _gains_momentum_step(Y: np.ndarray, grad: np.ndarray, update: np.ndarray, ga
     Y += update
 
 
-def _initial_embedding(n: int, n_components: int, seed: int, dtype: str) -> np.ndarray:
-    """1e-4 * N(0, 1) of shape (n, n_components) from ``np.random.default_rng(seed)``, drawn in float64 then
-    cast: both backends start from these very numbers."""
-    return (INIT_SCALE * np.random.default_rng(seed).standard_normal((n, n_components))).astype(dtype)
+class TSNE(book.TSNE):
+    """Exact t-SNE: O(n^2) per iteration, for a few thousand points. The book form's class
+    (``scratch.tsne.TSNE``: arguments, checks, attributes), fitted by the fast pieces above.
 
+    Optimisation as sklearn's ``TSNE(method="exact")``: ``min(n_iter, 250)`` iterations with P
+    multiplied by ``early_exaggeration`` and momentum 0.5, then the rest with momentum 0.8;
+    velocity and gains restart at the switch (sklearn runs its optimiser twice). The Student-t
+    has alpha = max(n_components - 1, 1) degrees of freedom (van der Maaten, 2009, as sklearn).
+    No early stopping: exactly ``n_iter`` iterations.
 
-class TSNE:
-    """Exact t-SNE: O(n^2) per iteration, for a few thousand points.
-
-    Optimisation as sklearn's ``TSNE(method="exact")``: ``min(n_iter, 250)`` iterations with P multiplied by
-    ``early_exaggeration`` and momentum 0.5, then the rest with momentum 0.8; velocity and gains restart at
-    the switch (sklearn runs its optimiser twice). The Student-t has alpha = max(n_components - 1, 1) degrees
-    of freedom (van der Maaten, 2009, as sklearn). No early stopping: exactly ``n_iter`` iterations.
-
-    Attributes after ``fit_transform``: ``embedding_`` (n, n_components), ``P_`` (n, n) joint probabilities,
-    ``kl_divergence_`` (KL(P || Q) of the returned embedding, without exaggeration), ``n_iter_``.
+    Attributes after ``fit_transform``: ``embedding_`` (n, n_components), ``P_`` (n, n) joint
+    probabilities, ``kl_divergence_`` (KL(P || Q) of the returned embedding, without
+    exaggeration), ``n_iter_``.
     """
-
-    def __init__(
-        self,
-        n_components: int = 2,
-        perplexity: float = 30.0,
-        early_exaggeration: float = 12.0,
-        learning_rate: float = 200.0,
-        n_iter: int = 1000,
-        seed: int = 0,
-        dtype: str = "float64",
-    ) -> None:
-        self.n_components = check_positive_int("n_components", n_components)
-        self.perplexity = _check_positive("perplexity", perplexity)
-        self.early_exaggeration = _check_positive("early_exaggeration", early_exaggeration, 1.0, inclusive=True)
-        self.learning_rate = _check_positive("learning_rate", learning_rate)
-        self.n_iter = check_positive_int("n_iter", n_iter)
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            raise TypeError(f"seed: expected an int, got {describe(seed)}")
-        self.seed = int(seed)
-        self.dtype = check_dtype_name("dtype", dtype)
-        self.degrees_of_freedom = float(max(self.n_components - 1, 1))
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         """X (n, d) -> embedding (n, n_components) in ``dtype``."""
         X = _check_points("X", X).astype(np.float64)
         n = X.shape[0]
         _check_perplexity(self.perplexity, n)
-        P = joint_probabilities(pairwise_squared_distances(X), self.perplexity).astype(self.dtype)
+        D = pairwise_squared_distances(X)
+        P = joint_probabilities(D, self.perplexity).astype(self.dtype)
         Y = _initial_embedding(n, self.n_components, self.seed, self.dtype)
-        stages = [(min(self.n_iter, EXPLORATION_ITERS), self.early_exaggeration, MOMENTUM_EXPLORATION),
+        alpha = self.degrees_of_freedom
+        stages = [(min(self.n_iter, EXPLORATION_ITERS), self.early_exaggeration,
+                   MOMENTUM_EXPLORATION),
                   (max(self.n_iter - EXPLORATION_ITERS, 0), 1.0, MOMENTUM_FINAL)]
         for iters, exaggeration, momentum in stages:
             update, gains = np.zeros_like(Y), np.ones_like(Y)
             for _ in range(iters):
-                _, grad = _kl_gradient(P, Y, self.degrees_of_freedom, exaggeration, compute_kl=False)
+                _, grad = _kl_gradient(P, Y, alpha, exaggeration, compute_kl=False)
                 _gains_momentum_step(Y, grad, update, gains, momentum, self.learning_rate)
         self.P_, self.embedding_, self.n_iter_ = P, Y, self.n_iter
         self.kl_divergence_ = _kl_gradient(P, Y, self.degrees_of_freedom)[0]
         return Y
-
-    def __repr__(self) -> str:
-        return (f"TSNE(n_components={self.n_components}, perplexity={self.perplexity}, "
-                f"early_exaggeration={self.early_exaggeration}, learning_rate={self.learning_rate}, "
-                f"n_iter={self.n_iter}, seed={self.seed}, dtype={self.dtype!r})")
