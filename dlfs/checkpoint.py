@@ -8,15 +8,21 @@ A checkpoint holds, in the canonical layout both backends share (so one saved by
 - the random streams, as NumPy ``bit_generator.state``: the batch order's generator and every dropout mask
   stream of the network (in layer order);
 - the epochs completed and optimiser steps taken, the ``History`` so far, and early stopping's best-so-far
-  (best loss, best epoch, best weights);
+  (best loss, best epoch and step, best weights);
 - the ``fit`` arguments that fix the batches and the schedule, and the optimiser's hyperparameters: a resume
   checks them, so a run is never silently continued with different batches or a different schedule;
 - backend extras (the torch Trainer adds torch's global RNG state).
 
 The file is a plain ``.npz`` (``np.load`` reads it, no pickle): ``meta`` (UTF-8 JSON as uint8 bytes),
-``weights/<key>``, ``best/<key>``, ``optim/<buffer>/<key>``, ``extra/<name>``. It is written through
+``weights/<key>``, ``best/<key>``, ``optim/<buffer>/<key>``, ``extra/<name>``, and ``history/step_loss`` (the
+per-step losses, an array rather than JSON: a long run has many). It is written through
 ``dlfs.io.atomic_write`` (temporary file beside it, fsync, ``os.replace``): a crash mid-save leaves the previous
 checkpoint whole, and the temporary file (``.checkpoint.npz.<random>.tmp``) is never read as a checkpoint.
+
+Checkpoints are taken at epoch boundaries, and when the run ends: after its last epoch, when early stopping
+ends it, or when ``max_steps`` ends it (mid-epoch, as it usually does). A run ended by early stopping or by
+``max_steps`` is finished: resuming it trains nothing, and a resume that asks for more steps than the budget
+that ended it is refused (the rest of a cut epoch's batches are not saved, so it could not go on exactly).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ SLOW_SAVE_ENV = "DLFS_TEST_SLOW_SAVE"
 # what must match between the checkpoint and the resumed fit: they decide which samples form which batch
 _SAME_BATCHES = ("n_train", "sample_shape", "batch_size", "seed", "dtype")
 # optimiser hyperparameters, under the same attribute names in both backends
+# History lists saved as arrays, not JSON
+_HISTORY_ARRAYS = ("step_loss",)
 _HYPERPARAMETERS = ("first_lr", "final_lr", "decay_type", "momentum", "betas", "eps", "initial_accumulator_value",
                     "clip_value", "clip_norm")
 
@@ -60,7 +68,7 @@ class Checkpoint:
     optimizer_config: dict[str, Any]  # the optimiser's hyperparameters
     rng: dict[str, Any]  # {"batch_order": state, "dropout": [state, ...]}
     history: dict[str, Any]  # History.to_dict()
-    early_stopping: dict[str, Any]  # {"best_loss": float, "best_epoch": int | None}
+    early_stopping: dict[str, Any]  # {"best_loss": float, "best_epoch": int | None, "best_step": int | None}
     best_weights: dict[str, np.ndarray] | None = None  # early stopping's best weights
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # backend extras (torch's RNG state)
 
@@ -77,8 +85,9 @@ def _slow_save_delay(epoch: int) -> float:
 
 def save_checkpoint(directory: str | os.PathLike, ckpt: Checkpoint) -> Path:
     """Write ``ckpt`` to ``directory/checkpoint.npz`` atomically (replacing the previous one); return the path."""
+    history = {k: v for k, v in ckpt.history.items() if k not in _HISTORY_ARRAYS}
     meta = {"format": FORMAT_VERSION, "backend": ckpt.backend, "epoch": ckpt.epoch, "step": ckpt.step,
-            "fit": ckpt.fit, "optimizer_config": ckpt.optimizer_config, "rng": ckpt.rng, "history": ckpt.history,
+            "fit": ckpt.fit, "optimizer_config": ckpt.optimizer_config, "rng": ckpt.rng, "history": history,
             "early_stopping": ckpt.early_stopping, "has_best_weights": ckpt.best_weights is not None,
             "optimizer": {k: v for k, v in ckpt.optimizer.items() if k != "buffers"},
             "buffers": sorted(ckpt.optimizer.get("buffers", {}))}
@@ -88,6 +97,8 @@ def save_checkpoint(directory: str | os.PathLike, ckpt: Checkpoint) -> Path:
     for name, buf in ckpt.optimizer.get("buffers", {}).items():
         arrays.update({f"optim/{name}/{k}": np.asarray(v) for k, v in buf.items()})
     arrays.update({f"extra/{k}": np.asarray(v) for k, v in ckpt.extra.items()})
+    arrays.update({f"history/{k}": np.asarray(ckpt.history[k], dtype=np.float64) for k in _HISTORY_ARRAYS
+                   if k in ckpt.history})
     delay = _slow_save_delay(ckpt.epoch)
 
     def write(f: IO[bytes]) -> None:
@@ -137,9 +148,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     optimizer = dict(meta["optimizer"], buffers={name: section(f"optim/{name}/") for name in meta["buffers"]})
+    history = dict(meta["history"], **{k: v.tolist() for k, v in section("history/").items()})
     return Checkpoint(backend=meta["backend"], epoch=meta["epoch"], step=meta["step"], fit=meta["fit"],
                       weights=section("weights/"), optimizer=optimizer, optimizer_config=meta["optimizer_config"],
-                      rng=meta["rng"], history=meta["history"], early_stopping=meta["early_stopping"],
+                      rng=meta["rng"], history=history, early_stopping=meta["early_stopping"],
                       best_weights=section("best/") if meta["has_best_weights"] else None, extra=section("extra/"))
 
 
@@ -220,15 +232,35 @@ def _check_compatible(path: Path, ckpt: Checkpoint, weights: Mapping[str, np.nda
     if ckpt.epoch > fit["epochs"]:
         raise ValueError(f"resume: the checkpoint {str(path)!r} is at epoch {ckpt.epoch}, beyond "
                          f"epochs={fit['epochs']}")
+    _check_budget(path, ckpt, fit)
+
+
+def _check_budget(path: Path, ckpt: Checkpoint, fit: Mapping[str, Any]) -> None:
+    """The step budget: a checkpoint beyond ``max_steps``, or of a run a smaller budget ended, is refused."""
+    max_steps = fit.get("max_steps")
+    if max_steps is not None and ckpt.step > max_steps:
+        raise ValueError(f"resume: the checkpoint {str(path)!r} is at step {ckpt.step}, beyond max_steps={max_steps}")
+    h = ckpt.history
+    if h.get("stopped_step") is None or h.get("stopped_epoch") is not None:
+        return  # not ended by the step budget (early stopping's end is final whatever is asked)
+    per_epoch = -(-fit["n_train"] // fit["batch_size"])
+    last = fit["epochs"] * per_epoch if max_steps is None else min(max_steps, fit["epochs"] * per_epoch)
+    if last > ckpt.step:
+        raise ValueError(f"resume: the checkpoint {str(path)!r} is of a finished run: max_steps="
+                         f"{ckpt.fit.get('max_steps')} ended it at step {ckpt.step} (epoch {ckpt.epoch}); this fit "
+                         f"would go on to step {last}, and a run the step budget ended is not continued (resume it "
+                         f"with max_steps={ckpt.step} to get its result, or train afresh)")
 
 
 # --- what a Trainer does with them -----------------------------------------------------------------------------
 def fit_config(X_train: np.ndarray, dtype: str, epochs: int, eval_every: int, batch_size: int, seed: int,
-               early_stopping: bool) -> dict[str, Any]:
+               early_stopping: bool, max_steps: int | None = None,
+               eval_every_steps: int | None = None) -> dict[str, Any]:
     """The ``fit`` arguments a checkpoint records (JSON-ready)."""
     return {"n_train": int(len(X_train)), "sample_shape": list(X_train.shape[1:]), "dtype": str(dtype),
             "epochs": int(epochs), "eval_every": int(eval_every), "batch_size": int(batch_size), "seed": int(seed),
-            "early_stopping": bool(early_stopping)}
+            "early_stopping": bool(early_stopping), "max_steps": None if max_steps is None else int(max_steps),
+            "eval_every_steps": None if eval_every_steps is None else int(eval_every_steps)}
 
 
 class Checkpointer:
@@ -239,7 +271,8 @@ class Checkpointer:
     directory : path or None
         Where ``checkpoint.npz`` lives; None: no checkpoints.
     every : int
-        Save after every ``every``-th epoch (and after the last one, and when early stopping ends the run).
+        Save after every ``every``-th epoch (and after the last one, and when early stopping or the step
+        budget ends the run).
     backend : str
         ``"scratch"`` or ``"torch"``, recorded in the file.
     net, optim, order :
@@ -272,7 +305,8 @@ class Checkpointer:
             rng={"batch_order": self.order.rng.bit_generator.state,
                  "dropout": [g.bit_generator.state for g in self.mask_streams]},
             history=history.to_dict(),
-            early_stopping={"best_loss": float(stopper.best_loss), "best_epoch": stopper.best_epoch},
+            early_stopping={"best_loss": float(stopper.best_loss), "best_epoch": stopper.best_epoch,
+                            "best_step": stopper.best_step},
             best_weights=stopper.best_state, extra=self.extra() if self.extra else {})
         return save_checkpoint(self.directory, ckpt)
 
@@ -281,7 +315,7 @@ class Checkpointer:
 
         Returns the ``Checkpoint`` (its ``epoch``, ``step``, ``history`` and ``extra`` are the caller's to use).
         Raises ``FileNotFoundError`` when there is none and ``ValueError`` naming what differs when it was made
-        for another network, optimiser or batch order.
+        for another network, optimiser or batch order, or when its step count does not fit this fit's budget.
         """
         assert self.directory is not None
         path = find_checkpoint(self.directory)
@@ -295,5 +329,6 @@ class Checkpointer:
             g.bit_generator.state = state
         stopper.best_loss = float(ckpt.early_stopping["best_loss"])
         stopper.best_epoch = ckpt.early_stopping["best_epoch"]
+        stopper.best_step = ckpt.early_stopping.get("best_step")
         stopper.best_state = ckpt.best_weights
         return ckpt

@@ -1,6 +1,6 @@
 """What both Trainers share: the seeded batch order, the learning-rate schedule, the dropout keep-masks,
-early stopping, argument checks and the training history. The loops themselves live in each backend
-(``scratch/trainer.py``, ``torch_impl/trainer.py``).
+early stopping, argument checks, the softmax cross-entropy's target check and the training history. The
+loop itself is ``dlfs/fit.py``'s ``FitLoop``; each backend's ``Trainer`` supplies its step.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from dlfs.errors import (
     check_array,
+    check_callable,
     check_choice,
     check_flag,
     check_positive_int,
@@ -21,6 +22,7 @@ from dlfs.errors import (
     check_same_length,
     check_seed,
 )
+from dlfs.metrics import class_labels
 
 logger = logging.getLogger("dlfs")
 
@@ -70,6 +72,15 @@ def check_decay(lr: float, final_lr: float | None, decay_type: str | None) -> No
                          f"learning rate from lr to final_lr), got {final_lr}")
 
 
+def unscheduled_decay(optim: Any) -> RuntimeError:
+    """The error of ``end_epoch`` on a decaying optimiser whose schedule was never set up (the same text in
+    both backends): the schedule runs from ``lr`` to ``final_lr`` over the run's epochs and needs their number."""
+    name = type(optim).__name__
+    return RuntimeError(f"{name}.end_epoch: decay_type={optim.decay_type!r} moves the learning rate from "
+                        f"lr={optim.first_lr} to final_lr={optim.final_lr} over the epochs of a run and needs their "
+                        f"number: call setup_decay(epochs) before the first epoch (Trainer.fit does)")
+
+
 def check_momentum(momentum: Any) -> float:
     """``momentum`` must lie in [0, 1): at 1 the velocity never forgets, above it grows without bound."""
     return check_probability("SGDMomentum momentum", momentum)
@@ -103,14 +114,19 @@ def check_fit_args(
     eval_every: int,
     batch_size: int,
     early_stopping: bool = False,
+    transform: Callable[[np.ndarray], Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Validate ``Trainer.fit``'s arguments; return the arrays as NumPy."""
+    """Validate ``Trainer.fit``'s arguments; return the arrays as NumPy.
+
+    With a ``transform`` the arrays are checked as stored (integer ids, say) and the network's input is
+    ``transform(X_train[:1])``, which must be a numeric array of one row, 2-D or more.
+    """
     X_train = check_array("X_train", X_train, ndim=None)
     y_train = check_array("y_train", y_train, ndim=None)
-    if X_train.ndim < 2:
+    if transform is None and X_train.ndim < 2:
         raise ValueError(f"X_train: expected a 2-D (samples, features) array or more, got {X_train.ndim}-D "
                          f"shape {X_train.shape} (reshape a single feature with X.reshape(-1, 1))")
-    if len(X_train) == 0:
+    if X_train.ndim < 1 or len(X_train) == 0:
         raise ValueError(f"X_train: expected at least one sample, got 0 rows (shape {X_train.shape})")
     check_same_length("X_train", X_train, "y_train", y_train)
     if (X_test is None) != (y_test is None):
@@ -128,14 +144,65 @@ def check_fit_args(
     if early_stopping and X_test is None:
         raise ValueError("early_stopping=True needs X_test and y_test: the validation loss decides when to stop")
     # one sample through the network: a wrong input width fails here, clearly, before any training (and in the
-    # torch backend this builds the parameters the optimiser needs). Then every target goes through the loss
-    # against that prediction repeated (a broadcast view, no copy of the network's work), so a bad label in
-    # row 59,999 or in y_test fails now, not at epoch 7.
-    out = net.forward(X_train[:1], training=False)
+    # torch backend this builds the parameters the optimiser needs). Then every target is checked by the loss
+    # against that prediction repeated (a broadcast view: only its shape is read, no loss is computed), so a bad
+    # label in row 59,999 or in y_test fails now, not at epoch 7.
+    first = X_train[:1] if transform is None else transformed_batch(transform, X_train[:1], "X_train[:1]")
+    out = net.forward(first, training=False)
     for y in (y_train, y_test):
         if y is not None:
-            net.loss.forward(np.broadcast_to(out, (len(y), *out.shape[1:])), y)
+            net.loss.check_target(np.broadcast_to(out, (len(y), *out.shape[1:])), y)
     return X_train, y_train, X_test, y_test
+
+
+def transformed_batch(transform: Callable[[np.ndarray], Any], x: np.ndarray, what: str) -> np.ndarray:
+    """``transform(x)`` checked: a finite numeric array (b, ...), 2-D or more, with one row per row of ``x``."""
+    out = check_array(f"transform({what})", transform(x))
+    if out.ndim < 2 or len(out) != len(x):
+        raise ValueError(f"transform({what}): expected an array of {len(x)} row(s) (one per sample of the batch), "
+                         f"2-D or more, got shape {out.shape}")
+    return out
+
+
+def check_step_options(transform: Any, max_steps: Any, eval_every_steps: Any, eval_batch_size: Any) -> None:
+    """``fit``'s per-batch transform, step budget and step-wise evaluation options (each may be None)."""
+    if transform is not None:
+        check_callable("transform", transform)
+    for name, value in (("max_steps", max_steps), ("eval_every_steps", eval_every_steps),
+                        ("eval_batch_size", eval_batch_size)):
+        if value is not None:
+            check_positive_int(name, value)
+
+
+def check_batch_prediction(owner: str, shape: tuple[int, ...]) -> None:
+    """A loss's prediction must have a batch axis: one row per sample (the mean is over the rows)."""
+    if len(shape) == 0:
+        raise ValueError(f"{owner} prediction: expected an array of shape (batch, ...) with one row per sample, got "
+                         f"a 0-D array (a single number; reshape one prediction with np.reshape(p, (1, 1)))")
+
+
+def class_targets(owner: str, target: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Softmax cross-entropy's targets for logits of ``shape``, validated: int64 class indices, shape (M,).
+
+    ``shape`` is (N, C), or (N, ..., C) with the class axis last; M is the number of positions (N times the
+    middle axes). ``target`` is (N,) / (N, ...) integer labels, or one-hot labels shaped like the logits.
+    The messages name ``"<owner> target"`` (or ``owner`` for logits of the wrong rank).
+    """
+    shape = tuple(int(d) for d in shape)
+    if len(shape) < 2:
+        raise ValueError(f"{owner}: expected 2-D (batch, classes) logits, got {len(shape)}-D shape {shape} (logits "
+                         f"of a sequence, (batch, ..., classes), are accepted too)")
+    name = f"{owner} target"
+    if len(shape) == 2:
+        return class_labels(name, target, shape[1], shape[0])
+    y = check_array(name, target)
+    C = shape[-1]
+    if y.shape == shape:  # one-hot along the last axis
+        return class_labels(name, y.reshape(-1, C), C)
+    if y.shape == shape[:-1]:
+        return class_labels(name, y.reshape(-1), C)
+    raise ValueError(f"{name}: expected integer class labels of shape {shape[:-1]} (one per position of the logits "
+                     f"{shape}) or one-hot labels of shape {shape}, got {y.ndim}-D shape {y.shape}")
 
 
 def check_trainer_args(net: Any, optim: Any, net_cls: type, optim_cls: type) -> None:
@@ -162,9 +229,10 @@ def check_fit_options(seed: Any, early_stopping: Any, progress: Any, log_grad_no
 
 @dataclass
 class History:
-    """What ``Trainer.fit`` returns: per-epoch training loss and learning rate, evaluated losses."""
+    """What ``Trainer.fit`` returns: per-epoch training loss and learning rate, per-step training loss,
+    evaluated losses, and how the run ended."""
 
-    train_loss: list[float] = field(default_factory=list)  # mean batch loss of every epoch
+    train_loss: list[float] = field(default_factory=list)  # mean batch loss of every epoch (its steps taken)
     lr: list[float] = field(default_factory=list)  # learning rate used in every epoch
     eval_epochs: list[int] = field(default_factory=list)  # 1-based epochs at which X_test was evaluated
     val_loss: list[float] = field(default_factory=list)
@@ -176,46 +244,64 @@ class History:
     # its mean and its maximum over each epoch's steps
     grad_norm: list[float] = field(default_factory=list)
     grad_norm_max: list[float] = field(default_factory=list)
+    step_loss: list[float] = field(default_factory=list)  # the batch loss of every optimiser step, in order
+    eval_steps: list[int] = field(default_factory=list)  # optimiser steps taken at each evaluation
+    best_step: int | None = None  # the step of the evaluation with the lowest validation loss
+    # set when the run ended before the end of its last epoch: early stopping, or max_steps reached
+    stopped_step: int | None = None
+    restored_step: int | None = None  # the step whose weights the network holds after early stopping
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def finish(self) -> None:
-        """Fill ``best_epoch``/``best_val_loss`` from the evaluations (both Trainers call it at the end)."""
+        """Fill ``best_epoch``/``best_step``/``best_val_loss`` from the evaluations (the fit loop calls it at
+        the end)."""
         if self.val_loss:
             i = int(np.nanargmin(self.val_loss)) if not np.isnan(self.val_loss).all() else 0
             self.best_epoch, self.best_val_loss = self.eval_epochs[i], self.val_loss[i]
+            if len(self.eval_steps) == len(self.val_loss):
+                self.best_step = self.eval_steps[i]
 
 
 class EarlyStopping:
     """Stop when the validation loss does not improve on the best evaluated so far; keep the best weights.
 
-    ``check(epoch, val_loss, state_dict)`` is called at every evaluation. An improvement stores a copy of the
-    network's canonical state dict; anything else (a rise, a tie, NaN) returns True, and the Trainer loads
+    ``check(epoch, val_loss, state_dict, step)`` is called at every evaluation. An improvement stores a copy of
+    the network's canonical state dict; anything else (a rise, a tie, NaN) returns True, and the Trainer loads
     ``best_state`` and stops. This is the book's rule (stop at the first evaluation that is not better), with
-    what is restored stated plainly: the weights of the best *evaluated* epoch, named in
-    ``History.restored_epoch`` and in the logged line.
+    what is restored stated plainly: the weights of the best *evaluated* epoch (and step), named in
+    ``History.restored_epoch``/``restored_step`` and in the logged line.
     """
 
     def __init__(self) -> None:
         self.best_loss = float("inf")
         self.best_epoch: int | None = None
+        self.best_step: int | None = None
         self.best_state: dict[str, np.ndarray] | None = None
 
-    def check(self, epoch: int, val_loss: float, state_dict: Callable[[], Mapping[str, np.ndarray]]) -> bool:
+    def check(self, epoch: int, val_loss: float, state_dict: Callable[[], Mapping[str, np.ndarray]],
+              step: int | None = None) -> bool:
         """Record an evaluation; True when training should stop and ``best_state`` be restored."""
         if val_loss < self.best_loss:
-            self.best_loss, self.best_epoch = val_loss, epoch
+            self.best_loss, self.best_epoch, self.best_step = val_loss, epoch, step
             self.best_state = {k: np.array(v, copy=True) for k, v in state_dict().items()}
             return False
         return self.best_state is not None  # no finite loss yet: nothing to restore, keep going
 
-    def stop(self, history: History, epoch: int, backend: str) -> str:
-        """Record the stop in ``history``; log and return the line that says what happened."""
+    def stop(self, history: History, epoch: int, backend: str, step: int | None = None) -> str:
+        """Record the stop in ``history``; log and return the line that says what happened. ``step``: the
+        evaluations are every N steps, and the line names steps (with their epochs)."""
         history.stopped_epoch, history.restored_epoch = epoch, self.best_epoch
-        msg = (f"early stopping [{backend}]: validation loss {history.val_loss[-1]:.4f} at epoch {epoch} is not "
-               f"below the best, {self.best_loss:.4f} at epoch {self.best_epoch}; restored the weights of epoch "
-               f"{self.best_epoch}")
+        history.restored_step = self.best_step
+        if step is None:
+            msg = (f"early stopping [{backend}]: validation loss {history.val_loss[-1]:.4f} at epoch {epoch} is "
+                   f"not below the best, {self.best_loss:.4f} at epoch {self.best_epoch}; restored the weights of "
+                   f"epoch {self.best_epoch}")
+        else:
+            msg = (f"early stopping [{backend}]: validation loss {history.val_loss[-1]:.4f} at step {step} (epoch "
+                   f"{epoch}) is not below the best, {self.best_loss:.4f} at step {self.best_step} (epoch "
+                   f"{self.best_epoch}); restored the weights of step {self.best_step}")
         logger.info(msg)
         return msg
 

@@ -1,5 +1,6 @@
 """A next-character model on Tiny Shakespeare (chapter 6): an RNN, GRU or LSTM layer and a time-distributed
-dense layer, trained in NumPy and in PyTorch from identical weights on identical batches.
+dense layer, trained in NumPy and in PyTorch from identical weights on identical batches by each backend's
+``Trainer``.
 
     python -m experiments.char_lstm --backend both --cell lstm --hidden 256 --steps 1500 --out runs/char-lstm
 
@@ -7,6 +8,10 @@ The vocabulary is the text's characters in sorted order. Inputs are one-hot wind
 characters and the targets the same windows shifted by one; the hidden state starts at zero for every window.
 Losses are softmax cross-entropy in nats per character, the mean over batch and time, so the two backends (and
 runs of different batch sizes) compare directly; ln(65) = 4.17 nats is a uniform guess.
+
+The Trainer keeps the windows as character ids and one-hot encodes each batch (``fit(transform=...)``: the whole
+text one-hot would not fit in memory), stops after ``--steps`` optimiser steps (``max_steps``), evaluates every
+``--eval-every`` steps (``eval_every_steps``) and records the loss of every step (``History.step_loss``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,7 +28,6 @@ import dlfs
 from dlfs.data import load_tiny_shakespeare
 from dlfs.errors import check_positive_float, check_positive_int
 from dlfs.io import save_figure
-from dlfs.training import BatchOrder
 from experiments.common import backends, base_parser, finish_run, format_table, prepare_out
 
 CELLS = {"rnn": "RNNLayer", "gru": "GRULayer", "lstm": "LSTMLayer"}
@@ -65,49 +70,13 @@ def one_hot(ids: np.ndarray, vocab_size: int, dtype: str) -> np.ndarray:
     return np.eye(vocab_size, dtype=dtype)[ids]
 
 
-# --- the model and one training step per backend ----------------------------------------------------------------
+# --- the model ------------------------------------------------------------------------------------------------
 def build(B: Any, cell: str, hidden: int, vocab_size: int, seed: int, dtype: str) -> Any:
     """``cell`` layer of ``hidden`` units -> time-distributed dense to ``vocab_size`` logits, softmax CE."""
     layers = [getattr(B, CELLS[cell])(hidden), B.RNNLinear(vocab_size)]
     net = B.NeuralNetwork(layers, B.SoftmaxCrossEntropy(), seed=seed, dtype=dtype)
     net.forward(np.zeros((1, 1, vocab_size), dtype=dtype), training=False)  # draws the initial weights
     return net
-
-
-def scratch_step(net: Any, opt: Any, x: np.ndarray, y: np.ndarray) -> float:
-    """Forward, mean cross-entropy over (batch, time), backward, clip and update, in NumPy."""
-    logits = net.forward(x, training=True)
-    V = logits.shape[-1]
-    loss = net.loss.forward(logits.reshape(-1, V), y.reshape(-1))
-    net.backward(net.loss.backward().reshape(logits.shape))
-    opt.step()
-    return loss
-
-
-def torch_step(net: Any, opt: Any, x: np.ndarray, y: np.ndarray) -> float:
-    """The idiomatic PyTorch step on the network's ``nn.Sequential``: zero_grad, loss, backward, step (the
-    optimiser clips the gradients in a step pre-hook)."""
-    import torch
-
-    module = net.module
-    module.train()
-    module.zero_grad(set_to_none=True)
-    logits = module(torch.from_numpy(x))
-    loss = net.loss.criterion(logits.reshape(-1, logits.shape[-1]), torch.from_numpy(y.reshape(-1)))
-    loss.backward()
-    opt.step()
-    return float(loss.detach())
-
-
-def evaluate(net: Any, X: np.ndarray, Y: np.ndarray, vocab_size: int, dtype: str, batch: int = 256) -> float:
-    """Mean cross-entropy in nats per character over the windows (X, Y) (inference mode)."""
-    total = 0.0
-    for s in range(0, len(X), batch):
-        logits = net.forward(one_hot(X[s:s + batch], vocab_size, dtype), training=False).astype(np.float64)
-        z = logits - logits.max(axis=-1, keepdims=True)
-        log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-        total -= np.take_along_axis(log_p, Y[s:s + batch, :, None], axis=-1).sum()
-    return float(total / Y.size)
 
 
 def sample(net: Any, vocab: Sequence[str], prompt: str, length: int, seed: int, temperature: float = 1.0,
@@ -203,41 +172,26 @@ def run(args: Any, out: Any) -> dict[str, Any]:
     print(f"{len(text):,} characters, vocabulary {V}, {len(X_train):,} training windows of {args.seq_len}, "
           f"{len(X_val):,} validation windows; {steps} steps of batch {batch}")
 
-    from tqdm.auto import tqdm
-
     metrics: dict[str, Any] = {"vocab_size": V, "vocab": "".join(vocab), "n_chars": len(text), "steps": steps,
                                "seq_len": args.seq_len, "batch_size": batch, "cell": args.cell,
                                "hidden": args.hidden, "dtype": args.dtype}
     initial: dict[str, dict[str, np.ndarray]] = {}
+    to_input = partial(one_hot, vocab_size=V, dtype=args.dtype)  # (batch, time) ids -> (batch, time, V)
     for name in backends(args.backend):
         B = dlfs.backend(name)
         net = build(B, args.cell, args.hidden, V, args.seed, args.dtype)
         initial[name] = net.state_dict()
-        opt = B.Adam(lr=args.lr, clip_norm=args.clip_norm)
-        opt.bind(net)
-        step_fn = scratch_step if name == "scratch" else torch_step
-        order = BatchOrder(len(X_train), batch, args.seed)  # the same batches in the same order for both
-        train_loss, val_steps, val_loss = [], [], []
-        bar = tqdm(total=steps, desc=f"{name} {args.cell}", disable=args.no_progress)
-        t0, step = time.perf_counter(), 0
-        while step < steps:
-            for idx in order:
-                loss = step_fn(net, opt, one_hot(X_train[idx], V, args.dtype), Y_train[idx])
-                train_loss.append(loss)
-                step += 1
-                bar.update(1)
-                if step % args.eval_every == 0 or step == steps:
-                    val_steps.append(step)
-                    val_loss.append(evaluate(net, X_val, Y_val, V, args.dtype))
-                    bar.set_postfix(train=f"{np.mean(train_loss[-args.eval_every:]):.3f}", val=f"{val_loss[-1]:.3f}")
-                if step == steps:
-                    break
-        bar.close()
+        trainer = B.Trainer(net, B.Adam(lr=args.lr, clip_norm=args.clip_norm))
+        t0 = time.perf_counter()
+        # the same batches in the same order for both: BatchOrder(len(X_train), batch, seed) inside fit
+        hist = trainer.fit(X_train, Y_train, X_val, Y_val, epochs=args.epochs, batch_size=batch, seed=args.seed,
+                           transform=to_input, max_steps=args.steps, eval_every_steps=args.eval_every,
+                           eval_batch_size=256, progress=not args.no_progress)
         seconds = time.perf_counter() - t0
         text_out = sample(net, vocab, args.prompt, args.sample_len, args.seed, args.temperature, args.seq_len)
-        metrics[name] = {"train_loss": train_loss, "val_steps": val_steps, "val_loss": val_loss,
-                         "final_val_loss": val_loss[-1], "best_val_loss": min(val_loss), "seconds": seconds,
-                         "ms_per_step": 1e3 * seconds / steps, "sample": text_out}
+        metrics[name] = {"train_loss": hist.step_loss, "val_steps": hist.eval_steps, "val_loss": hist.val_loss,
+                         "final_val_loss": hist.val_loss[-1], "best_val_loss": min(hist.val_loss),
+                         "seconds": seconds, "ms_per_step": 1e3 * seconds / steps, "sample": text_out}
 
     if args.backend == "both":
         same_init = all(np.array_equal(initial["scratch"][k], initial["torch"][k]) for k in initial["scratch"])

@@ -1,15 +1,17 @@
-"""Losses (chapters 2 and 4): a scalar of (prediction, target) and its gradient with respect to the prediction."""
+"""Losses (chapters 2 and 4): a scalar of (prediction, target) and its gradient with respect to the
+prediction."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from dlfs.errors import check_array, check_forward_called, check_layer_input
-from dlfs.metrics import class_labels
+from dlfs.training import check_batch_prediction, class_targets
 
 
 class Loss:
-    """``forward(prediction, target) -> float`` stores both; ``backward()`` returns dL/dprediction."""
+    """``forward(prediction, target) -> float`` stores both; ``backward()`` returns
+    dL/dprediction."""
 
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
         prediction = check_layer_input(f"{self!r} prediction", prediction)
@@ -20,6 +22,15 @@ class Loss:
     def backward(self) -> np.ndarray:
         check_forward_called(self, hasattr(self, "prediction"))
         return self._input_grad()
+
+    def check_target(self, prediction: np.ndarray, target: np.ndarray) -> None:
+        """Validate ``target`` against ``prediction`` as ``forward`` does, without computing the
+        loss.
+
+        Only the prediction's shape and dtype are read, so a broadcast view of one output row stands
+        for a whole data set (``Trainer.fit`` checks every target up front this way).
+        """
+        self._check(prediction, target)
 
     def _check(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
         return target
@@ -35,18 +46,22 @@ class Loss:
 
 
 class MeanSquaredError(Loss):
-    """L = (1/N) sum_n sum_j (p_nj - y_nj)^2: squared error summed over outputs, averaged over the batch.
+    """L = (1/N) sum_n sum_j (p_nj - y_nj)^2: squared error summed over outputs, averaged over the
+    batch.
 
-    This is the book's reduction. It equals ``nn.MSELoss()`` times the output width (the same for one
-    output). Shapes: prediction and target (batch, out); dL/dp = 2 (p - y) / N.
+    This is the book's reduction. It equals ``nn.MSELoss()`` times the output width (the same for
+    one output). Shapes: prediction and target (batch, out) (or (batch, ...): everything after the
+    batch axis is summed); dL/dp = 2 (p - y) / N.
     """
 
     def _check(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+        check_batch_prediction("MeanSquaredError", prediction.shape)
         target = check_array("MeanSquaredError target", target)
         if target.shape != prediction.shape:
-            hint = " (reshape y with y.reshape(-1, 1))" if target.ndim == 1 and prediction.ndim == 2 else ""
-            raise ValueError(f"MeanSquaredError: target shape {target.shape} must equal prediction shape "
-                             f"{prediction.shape}{hint}")
+            hint = (" (reshape y with y.reshape(-1, 1))"
+                    if target.ndim == 1 and prediction.ndim == 2 else "")
+            raise ValueError(f"MeanSquaredError: target shape {target.shape} must equal prediction "
+                             f"shape {prediction.shape}{hint}")
         return target.astype(prediction.dtype, copy=False)
 
     def _output(self) -> float:
@@ -57,29 +72,29 @@ class MeanSquaredError(Loss):
 
 
 class SoftmaxCrossEntropy(Loss):
-    """L = -(1/N) sum_n log softmax(z_n)[y_n]: the mean over the batch of the negative log-probability that the
-    softmax of the logits gives the true class (chapter 4). Equal to ``nn.CrossEntropyLoss()``.
+    """L = -(1/M) sum_m log softmax(z_m)[y_m]: the mean over every position m of the negative
+    log-probability that the softmax of the logits gives the true class (chapter 4). Equal to
+    ``nn.CrossEntropyLoss()`` on the positions flattened: ``(z.reshape(-1, C), y.reshape(-1))``.
 
-    Shapes: prediction z (batch, C) logits; target (batch,) integer labels in [0, C) or (batch, C) one-hot.
-    dL/dz = (softmax(z) - onehot(y)) / N. The log-softmax is computed as ``z - max z - log sum exp(z - max z)``
-    (log-sum-exp): no exp overflows, no log(0), so logits of +-1e3 give finite numbers without the book's
-    clipping of probabilities.
+    Shapes: prediction z (N, C) logits, or (N, ..., C) with the class axis last (a sequence model's
+    (batch, time, classes)); target (N, ...) integer labels in [0, C), or (N, ..., C) one-hot. M is
+    the number of positions (N, or N times the sizes of the middle axes).
+    dL/dz = (softmax(z) - onehot(y)) / M, shaped like z. The log-softmax is computed as
+    ``z - max z - log sum exp(z - max z)`` (log-sum-exp): no exp overflows, no log(0), so logits of
+    +-1e3 give finite numbers without the book's clipping of probabilities.
     """
 
     def _check(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-        if prediction.ndim != 2:
-            raise ValueError(f"SoftmaxCrossEntropy: expected 2-D (batch, classes) logits, got {prediction.ndim}-D "
-                             f"shape {prediction.shape}")
-        return class_labels("SoftmaxCrossEntropy target", target, prediction.shape[1], prediction.shape[0])
+        return class_targets("SoftmaxCrossEntropy", target, prediction.shape)
 
     def _output(self) -> float:
-        z = self.prediction
-        shifted = z - z.max(axis=1, keepdims=True)  # the largest logit becomes 0: exp() stays in (0, 1]
+        z = self.prediction.reshape(-1, self.prediction.shape[-1])  # (M, C): one row per position
+        shifted = z - z.max(axis=1, keepdims=True)  # the largest logit is 0: exp() stays in (0, 1]
         self.log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         rows = np.arange(len(z))
         return -self.log_p[rows, self.target].sum() / len(z)
 
     def _input_grad(self) -> np.ndarray:
-        grad = np.exp(self.log_p)  # softmax(z)
+        grad = np.exp(self.log_p)  # softmax(z), (M, C)
         grad[np.arange(len(grad)), self.target] -= 1.0  # minus the one-hot target
-        return grad / len(grad)
+        return (grad / len(grad)).reshape(self.prediction.shape)

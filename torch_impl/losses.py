@@ -1,5 +1,5 @@
-"""Losses: PyTorch criteria behind the shared interface. ``criterion(pred, target)`` is the tensor form the
-Trainer uses; ``forward``/``backward`` are the NumPy protocol."""
+"""Losses: PyTorch criteria behind the shared interface. ``criterion(pred, target)`` is the tensor
+form the Trainer uses; ``forward``/``backward`` are the NumPy protocol."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlfs.errors import check_array, check_forward_called, check_layer_input
-from dlfs.metrics import class_labels
-from torch_impl.base import to_numpy, to_tensor
+from dlfs.training import check_batch_prediction, class_targets
+from torch_impl.base import TORCH_DTYPES, to_numpy, to_tensor
 
 
 class Loss:
-    """``forward(prediction, target) -> float``; ``backward()`` returns dL/dprediction via autograd."""
+    """``forward(prediction, target) -> float``; ``backward()`` returns dL/dprediction via
+    autograd."""
 
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
-        p = to_tensor(check_layer_input(f"{self!r} prediction", prediction)).detach().clone().requires_grad_(True)
+        checked = check_layer_input(f"{self!r} prediction", prediction)
+        shape = tuple(np.shape(checked))  # kept as given: a 0-D prediction stays 0-D
+        p = to_tensor(checked).reshape(shape).detach().clone().requires_grad_(True)
         t = self._target(p, target)
         self._p = p
         self._loss = self.criterion(p, t)
@@ -27,6 +30,17 @@ class Loss:
         check_forward_called(self, hasattr(self, "_loss"))
         (grad,) = torch.autograd.grad(self._loss, self._p)
         return to_numpy(grad)
+
+    def check_target(self, prediction: np.ndarray, target: np.ndarray) -> None:
+        """Validate ``target`` against ``prediction`` as ``forward`` does, without computing the
+        loss.
+
+        Only the prediction's shape and dtype are read (a zero-stride tensor of that shape stands
+        for it), so a broadcast view of one output row stands for a whole data set (``Trainer.fit``
+        checks every target up front this way).
+        """
+        dtype = TORCH_DTYPES.get(np.dtype(prediction.dtype).name, torch.float64)
+        self._target(torch.zeros((), dtype=dtype).expand(*np.shape(prediction)), target)
 
     def _target(self, prediction: torch.Tensor, target: np.ndarray) -> torch.Tensor:
         return to_tensor(target)
@@ -39,18 +53,21 @@ class Loss:
 
 
 class MeanSquaredError(Loss):
-    """L = (1/N) sum_n sum_j (p_nj - y_nj)^2: ``nn.MSELoss(reduction="sum")`` divided by the batch size.
+    """L = (1/N) sum_n sum_j (p_nj - y_nj)^2: ``nn.MSELoss(reduction="sum")`` divided by the batch
+    size.
 
-    The book's reduction; equal to ``nn.MSELoss()`` times the output width. Shapes: prediction and target
-    (batch, out).
+    The book's reduction; equal to ``nn.MSELoss()`` times the output width. Shapes: prediction and
+    target (batch, out) (or (batch, ...): everything after the batch axis is summed).
     """
 
     def _target(self, prediction: torch.Tensor, target: np.ndarray) -> torch.Tensor:
+        check_batch_prediction("MeanSquaredError", tuple(prediction.shape))
         target = check_array("MeanSquaredError target", target)
         if tuple(target.shape) != tuple(prediction.shape):
-            hint = " (reshape y with y.reshape(-1, 1))" if target.ndim == 1 and prediction.ndim == 2 else ""
-            raise ValueError(f"MeanSquaredError: target shape {tuple(target.shape)} must equal prediction shape "
-                             f"{tuple(prediction.shape)}{hint}")
+            hint = (" (reshape y with y.reshape(-1, 1))"
+                    if target.ndim == 1 and prediction.ndim == 2 else "")
+            raise ValueError(f"MeanSquaredError: target shape {tuple(target.shape)} must equal "
+                             f"prediction shape {tuple(prediction.shape)}{hint}")
         return to_tensor(target, prediction.dtype)
 
     def criterion(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -58,23 +75,29 @@ class MeanSquaredError(Loss):
 
 
 class SoftmaxCrossEntropy(Loss):
-    """L = -(1/N) sum_n log softmax(z_n)[y_n]: ``nn.CrossEntropyLoss()`` (mean over the batch; it applies
-    ``log_softmax`` itself, so the network ends in a Linear layer and its outputs are logits).
+    """L = -(1/M) sum_m log softmax(z_m)[y_m]: ``nn.CrossEntropyLoss()`` (the mean over every
+    position; it applies ``log_softmax`` itself, so the network ends in a Linear layer and its
+    outputs are logits).
 
-    Shapes: prediction z (batch, C) logits; target (batch,) integer labels in [0, C) or (batch, C) one-hot.
-    Targets are validated as in the scratch backend and handed to the criterion as int64 class indices, the
-    form ``CrossEntropyLoss`` is built for (one-hot rows become their argmax).
+    Shapes: prediction z (N, C) logits, or (N, ..., C) with the class axis last (a sequence model's
+    (batch, time, classes)); target (N, ...) integer labels in [0, C), or (N, ..., C) one-hot.
+    Targets are validated as in the scratch backend and handed to the criterion as int64 class
+    indices shaped (N, ...), the form ``CrossEntropyLoss`` is built for (one-hot rows become their
+    argmax). ``CrossEntropyLoss`` wants the class axis second for more than two dimensions ((N, C,
+    d1, ...)); dlfs keeps it last, as the network outputs it, so the criterion flattens the
+    positions instead: ``cross_entropy(z.reshape(-1, C), y.reshape(-1))``, the same mean over the M
+    positions.
     """
 
     def __init__(self) -> None:
         self.cross_entropy = nn.CrossEntropyLoss()
 
     def _target(self, prediction: torch.Tensor, target: np.ndarray) -> torch.Tensor:
-        if prediction.ndim != 2:
-            raise ValueError(f"SoftmaxCrossEntropy: expected 2-D (batch, classes) logits, got {prediction.ndim}-D "
-                             f"shape {tuple(prediction.shape)}")
-        labels = class_labels("SoftmaxCrossEntropy target", target, prediction.shape[1], prediction.shape[0])
-        return torch.from_numpy(labels)
+        shape = tuple(prediction.shape)
+        labels = class_targets("SoftmaxCrossEntropy", target, shape)
+        return torch.from_numpy(labels.reshape(shape[:-1]))
 
     def criterion(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.cross_entropy(prediction, target)
+        if prediction.ndim == 2:
+            return self.cross_entropy(prediction, target)
+        return self.cross_entropy(prediction.reshape(-1, prediction.shape[-1]), target.reshape(-1))

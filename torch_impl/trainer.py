@@ -1,29 +1,20 @@
-"""The ``Trainer``: an idiomatic PyTorch loop over a ``DataLoader`` whose batch sampler is dlfs's seeded
-``BatchOrder``, so both backends see the same batches in the same order; checkpoints that resume a run exactly
-(``dlfs.checkpoint``; the optimiser's state goes through ``torch.optim``'s and the scheduler's ``state_dict``), and
-a guard that stops a diverging run naming the epoch, step and layer that went non-finite."""
+"""The ``Trainer``: ``dlfs.fit.FitLoop``'s loop (evaluation, early stopping, checkpoints, the
+divergence guard) around an idiomatic PyTorch step: ``zero_grad``, criterion, ``backward``,
+``step``, over a ``DataLoader`` whose sampler is dlfs's seeded ``BatchOrder``, so both backends see
+the same batches in the same order. Checkpoints carry the optimiser's state through
+``torch.optim``'s and the scheduler's ``state_dict``, and torch's global RNG state."""
 
 from __future__ import annotations
 
-import math
-import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
-from tqdm.auto import tqdm
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from dlfs.checkpoint import Checkpointer, check_checkpoint_args, fit_config
-from dlfs.training import (
-    BatchOrder,
-    EarlyStopping,
-    History,
-    check_fit_args,
-    check_fit_options,
-    check_trainer_args,
-    diverged,
-)
+from dlfs.fit import FitLoop, Transform
+from dlfs.training import BatchOrder
 from torch_impl.dropout import MaskedDropout
 from torch_impl.network import NeuralNetwork
 from torch_impl.optimizers import Optimizer
@@ -31,138 +22,99 @@ from torch_impl.optimizers import Optimizer
 
 def mask_streams(net: NeuralNetwork) -> list[np.random.Generator]:
     """The network's dropout mask streams, in layer order (a checkpoint saves their states). Each
-    ``MaskedDropout``'s mask source is its ``Dropout`` layer's bound ``_mask``; that layer holds the generator."""
-    owners = [getattr(m.mask_source, "__self__", None) for m in net.module.modules() if isinstance(m, MaskedDropout)]
+    ``MaskedDropout``'s mask source is its ``Dropout`` layer's bound ``_mask``; that layer holds the
+    generator."""
+    owners = [getattr(m.mask_source, "__self__", None) for m in net.module.modules()
+              if isinstance(m, MaskedDropout)]
     return [o.mask_rng for o in owners if getattr(o, "mask_rng", None) is not None]
 
 
 def global_grad_norm(grads: list[torch.Tensor]) -> float:
-    """The 2-norm of all parameter gradients taken as one vector (``clip_grad_norm_``'s total norm)."""
+    """The 2-norm of all parameter gradients taken as one vector (``clip_grad_norm_``'s total
+    norm)."""
     return float(torch.nn.utils.get_total_norm(grads))
 
 
-def _torch_rng() -> dict[str, np.ndarray]:
-    return {"torch_rng_state": torch.get_rng_state().numpy()}
+class TransformedDataset(Dataset):
+    """``(transform(X[idx]), targets[idx])`` for a whole batch of indices ``idx`` at once (the
+    loader's sampler yields index batches): X stays as stored (NumPy), ``transform`` returns the
+    input tensor."""
+
+    def __init__(self, X: np.ndarray, targets: torch.Tensor,
+                 transform: Callable[[np.ndarray], torch.Tensor]) -> None:
+        self.X, self.targets, self.transform = X, targets, transform
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform(self.X[idx]), self.targets[idx]
 
 
-class Trainer:
-    """Trains ``net`` with ``optim``."""
+class Trainer(FitLoop):
+    """Trains ``net`` with ``optim``; ``fit``, ``evaluate`` and their arguments:
+    ``dlfs.fit.FitLoop``."""
 
-    def __init__(self, net: NeuralNetwork, optim: Optimizer) -> None:
-        check_trainer_args(net, optim, NeuralNetwork, Optimizer)
-        self.net, self.optim = net, optim
-        optim.bind(net)
+    backend = "torch"
+    network_class = NeuralNetwork
+    optimizer_class = Optimizer
 
     def _targets(self, y: np.ndarray, out: np.ndarray) -> torch.Tensor:
-        """``y`` as the loss's criterion takes it: int64 class indices for SoftmaxCrossEntropy (one-hot rows
-        become their argmax), the network's float dtype for MSE. ``out`` is one output row, (1, ...)."""
-        shape_like = torch.from_numpy(out).expand(len(y), *out.shape[1:])  # a view: the shape, no copy
+        """``y`` as the loss's criterion takes it: int64 class indices for SoftmaxCrossEntropy
+        (one-hot rows become their argmax), the network's float dtype for MSE. ``out`` is one output
+        row, (1, ...)."""
+        shape_like = torch.from_numpy(out).expand(len(y), *out.shape[1:])  # a view: no copy
         return self.net.loss._target(shape_like, y)
 
-    def evaluate(self, X: np.ndarray, y: np.ndarray) -> float:
-        """The loss on (X, y) in inference mode (no dropout)."""
+    def _batches(self, X: np.ndarray, y: np.ndarray, order: BatchOrder,
+                 transform: Transform | None) -> DataLoader:
+        net = self.net
+        out = net.forward(X[:1] if transform is None else transform(X[:1]), training=False)
+        self._opt = self.optim._ensure()
+        # listed once: walking the modules costs ~30 us a step
+        self._params = list(net.module.parameters())
+        if transform is None:
+            data: Dataset = TensorDataset(net.tensor("X_train", X), self._targets(y, out))
+        else:
+            data = TransformedDataset(X, self._targets(y, out),
+                                      lambda x: net.tensor("transform(x)", transform(x)))
+        # batch_size=None: the sampler yields whole index batches and the dataset gathers each with
+        # one index (no per-sample __getitem__ and collate, which dominate an epoch on small data)
+        return DataLoader(data, sampler=order, batch_size=None)
+
+    def _forward_backward(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
+        self._opt.zero_grad(set_to_none=True)
+        loss = self.net.loss.criterion(self.net.module(xb), yb)
+        loss.backward()
+        return float(loss.detach())
+
+    def _update(self) -> None:
+        self._opt.step()
+
+    def _train_mode(self) -> None:
+        self.net.module.train()
+
+    def _loss_on(self, X: Any, y: np.ndarray) -> float:
         self.net.module.eval()
         with torch.no_grad():
             prediction = self.net.module(self.net.tensor("X", X))
             return float(self.net.loss.criterion(prediction, self.net.loss._target(prediction, y)))
 
-    def fit(
-        self,
-        X_train: np.ndarray,
-        y_train: np.ndarray,
-        X_test: np.ndarray | None = None,
-        y_test: np.ndarray | None = None,
-        epochs: int = 100,
-        eval_every: int = 10,
-        batch_size: int = 32,
-        seed: int = 1,
-        early_stopping: bool = False,
-        progress: bool = False,
-        checkpoint_dir: str | os.PathLike | None = None,
-        checkpoint_every: int = 1,
-        resume: bool = False,
-        log_grad_norm: bool = False,
-    ) -> History:
-        """Train for ``epochs`` epochs of mini-batches of ``batch_size`` in the order ``BatchOrder(seed)`` gives.
+    def _lr(self) -> float:
+        return float(self._opt.param_groups[0]["lr"])
 
-        Shapes: X_train (n, ...), y_train (n, ...). Every ``eval_every`` epochs (and after the last) the loss
-        on (X_test, y_test) is recorded. With ``early_stopping``, the first evaluation that does not improve on
-        the best so far ends training and the weights of the best evaluated epoch are restored (see
-        ``dlfs.training.EarlyStopping``). Returns the ``History``.
+    def _params_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self._params)
 
-        With ``checkpoint_dir``, everything training depends on (weights, optimiser state, schedule position,
-        batch-order and dropout streams, torch's RNG state, history, early stopping's best) is saved atomically to
-        ``checkpoint_dir/checkpoint.npz`` every ``checkpoint_every`` epochs and at the end (``dlfs.checkpoint``).
-        ``resume=True``, with the same arguments as the interrupted run, continues from that checkpoint and ends
-        with the parameters of an uninterrupted run. A non-finite loss, or weights an update made non-finite,
-        raise ``TrainingDiverged`` naming the epoch, step and first non-finite layer. ``log_grad_norm`` records the
-        global gradient norm (mean and max over each epoch's steps) in ``History.grad_norm``/``grad_norm_max``.
-        """
-        seed = check_fit_options(seed, early_stopping, progress, log_grad_norm)
-        X_train, y_train, X_test, y_test = check_fit_args(
-            self.net, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, early_stopping)
-        check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)
-        net, loss_fn = self.net, self.net.loss
-        X_t = net.tensor("X_train", X_train)
-        out = net.forward(X_train[:1], training=False)  # built by check_fit_args; one row gives the output shape
-        self.optim.setup_decay(epochs)
-        opt = self.optim._ensure()
-        params = list(net.module.parameters())  # listed once: walking the modules costs ~30 us a step
-        order = BatchOrder(len(X_t), batch_size, seed)
-        # batch_size=None: the sampler yields whole index batches and TensorDataset gathers each with one
-        # tensor index (no per-sample __getitem__ and collate, which dominate an epoch on small data)
-        loader = DataLoader(TensorDataset(X_t, self._targets(y_train, out)), sampler=order, batch_size=None)
-        history, stopper, start, step = History(), EarlyStopping(), 0, 0
-        saver = Checkpointer(checkpoint_dir, checkpoint_every, "torch", net, self.optim, order, mask_streams(net),
-                             fit_config(X_train, net.dtype, epochs, eval_every, batch_size, seed, early_stopping),
-                             extra=_torch_rng)
-        if resume:
-            ckpt = saver.restore(stopper)
-            start, step, history = ckpt.epoch, ckpt.step, History(**ckpt.history)
-            if "torch_rng_state" in ckpt.extra:  # absent when the scratch backend wrote the checkpoint
-                torch.set_rng_state(torch.from_numpy(ckpt.extra["torch_rng_state"]))
-        first = start + 1 if history.stopped_epoch is None else epochs + 1  # an early-stopped run is finished
-        # one tick per batch, so a long epoch (one epoch of the chapter 5 CNN) still shows progress
-        bar: Any = tqdm(total=max(0, epochs + 1 - first) * len(order), desc="torch", unit="batch",
-                        disable=not progress, leave=False)
-        for epoch in range(first, epochs + 1):
-            bar.set_postfix_str(f"epoch {epoch}/{epochs}", refresh=False)
-            history.lr.append(float(opt.param_groups[0]["lr"]))
-            net.module.train()
-            losses, norms = [], []
-            for xb, yb in loader:
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn.criterion(net.module(xb), yb)
-                loss.backward()
-                step += 1
-                value = float(loss.detach())
-                if not math.isfinite(value):  # one scalar test per step; the culprit is looked up only on failure
-                    raise diverged(epoch, step, value, net.state_dict(), net.grad_dict())
-                if log_grad_norm:
-                    norms.append(global_grad_norm([p.grad for p in params if p.grad is not None]))
-                opt.step()
-                losses.append(value)
-                bar.update()
-            if not all(bool(torch.isfinite(p).all()) for p in params):  # the epoch's last update: never save NaN
-                raise diverged(epoch, step, None, net.state_dict(), net.grad_dict())
-            history.train_loss.append(float(np.mean(losses)))
-            if log_grad_norm:
-                history.grad_norm.append(float(np.mean(norms)))
-                history.grad_norm_max.append(max(norms))
-            self.optim.end_epoch()
-            stop = False
-            if X_test is not None and (epoch % eval_every == 0 or epoch == epochs):
-                history.eval_epochs.append(epoch)
-                history.val_loss.append(self.evaluate(X_test, y_test))
-                bar.set_postfix_str(f"epoch {epoch}/{epochs}, val_loss {history.val_loss[-1]:.4f}")
-                if early_stopping and stopper.check(epoch, history.val_loss[-1], net.state_dict):
-                    net.load_state_dict(stopper.best_state)  # the canonical state dict, copied at that epoch
-                    tqdm.write(stopper.stop(history, epoch, "torch"))
-                    stop = True
-            if saver.due(epoch, last=stop or epoch == epochs):
-                saver.save(epoch, step, history, stopper)
-            if stop:
-                break
-        bar.close()
-        history.finish()
-        return history
+    def _grad_norm(self) -> float:
+        return global_grad_norm([p.grad for p in self._params if p.grad is not None])
+
+    def _mask_streams(self) -> list[np.random.Generator]:
+        return mask_streams(self.net)
+
+    def _rng_extra(self) -> dict[str, np.ndarray]:
+        return {"torch_rng_state": torch.get_rng_state().numpy()}
+
+    def _restore_rng_extra(self, extra: dict[str, np.ndarray]) -> None:
+        if "torch_rng_state" in extra:  # absent when the scratch backend wrote the checkpoint
+            torch.set_rng_state(torch.from_numpy(extra["torch_rng_state"]))
