@@ -15,7 +15,7 @@ class Sigmoid(Operation):
     """sigma(x) = 1 / (1 + e^-x);  d sigma / dx = sigma (1 - sigma)."""
 
     def _output(self) -> np.ndarray:
-        with np.errstate(over="ignore"):  # e^-x overflows to inf for x << 0, giving the right limit 0
+        with np.errstate(over="ignore"):  # e^-x overflows to inf for x << 0, giving the limit 0
             return 1.0 / (1.0 + np.exp(-self.input_))
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
@@ -62,6 +62,6 @@ def make_activation(activation: Operation | str | None) -> Operation:
     if isinstance(activation, str):
         return ACTIVATIONS[check_choice("activation", activation.lower(), tuple(ACTIVATIONS))]()
     if not isinstance(activation, Operation):
-        raise TypeError(f"activation: expected an activation such as Tanh() or a name in {list(ACTIVATIONS)}, "
-                        f"got {type(activation).__name__}")
+        raise TypeError("activation: expected an activation such as Tanh() or a name in "
+                        f"{list(ACTIVATIONS)}, got {type(activation).__name__}")
     return activation

@@ -1,19 +1,19 @@
 """The convolutional autoencoder of chapter 7, built from the chapter 5 layers.
 
-The encoder squeezes an image (N, C, H, W) through two tanh convolutions and a Dense layer into an encoding
-(N, encoding_dim) -- 28 numbers for a 784-pixel MNIST digit; the decoder mirrors it back to an image. Trained
-with the image as its own target (mean squared error), the network must keep in the encoding what it needs to
-redraw the image, without ever seeing a label:
+The encoder squeezes an image (N, C, H, W) through two tanh convolutions and a Dense layer into an
+encoding (N, encoding_dim) -- 28 numbers for a 784-pixel MNIST digit; the decoder mirrors it back to
+an image. Trained with the image as its own target (mean squared error), the network must keep in
+the encoding what it needs to redraw the image, without ever seeing a label:
 
     encoder  x (N, C, H, W) -> Conv2D(14, 5x5, tanh) -> Conv2D(7, 5x5, tanh, flatten) (N, 7*H*W)
              -> Dense(encoding_dim, tanh) = z (N, encoding_dim)
-    decoder  z -> Dense(7*H*W, tanh) -> Reshape((7, H, W)) -> Conv2D(14, 5x5, tanh) -> Conv2D(C, 5x5, tanh)
-             = reconstruction (N, C, H, W)
+    decoder  z -> Dense(7*H*W, tanh) -> Reshape((7, H, W)) -> Conv2D(14, 5x5, tanh)
+             -> Conv2D(C, 5x5, tanh) = reconstruction (N, C, H, W)
 
-Every convolution pads "same", so the maps keep the image's size; the final tanh puts the reconstruction in
-[-1, 1], which is why the book scales the pixels to [-1, 1]. The Dense layers are sized by the image, so the
-model is built for one ``image_size`` and refuses others with a clear error (``torch_impl/autoencoder.py``
-repeats the check word for word).
+Every convolution pads "same", so the maps keep the image's size; the final tanh puts the
+reconstruction in [-1, 1], which is why the book scales the pixels to [-1, 1]. The Dense layers are
+sized by the image, so the model is built for one ``image_size`` and refuses others with a clear
+error (``torch_impl/autoencoder.py`` repeats the check word for word).
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ KERNEL_SIZE = 5  # the book's 5x5 filters throughout
 HIDDEN_CHANNELS = (14, 7)  # the encoder's feature maps (the decoder mirrors them: 7 -> 14 -> C)
 
 
-def _check_images(owner: str, name: str, shape: tuple[int, ...], expected: tuple[int, int, int]) -> None:
-    """``shape`` must be (N, C, H, W) with N >= 1 and (C, H, W) == ``expected``, the size the model was built for."""
+def _check_images(owner: str, name: str, shape: tuple[int, ...],
+                  expected: tuple[int, int, int]) -> None:
+    """``shape`` must be (N, C, H, W) with N >= 1 and (C, H, W) == ``expected`` (model's size)."""
     C, H, W = expected
     if len(shape) != 4:
         hint = ""
@@ -46,28 +47,31 @@ def _check_images(owner: str, name: str, shape: tuple[int, ...], expected: tuple
             hint = " (add the channel axis with x[:, None])"
         elif len(shape) == 2 and shape[1] == C * H * W:
             hint = f" (reshape flattened images with x.reshape(-1, {C}, {H}, {W}))"
-        raise ValueError(f"{owner}: {name} expected a 4-D (batch, channels, height, width) array of shape "
-                         f"(N, {C}, {H}, {W}), got {len(shape)}-D shape {tuple(shape)}{hint}")
+        raise ValueError(f"{owner}: {name} expected a 4-D (batch, channels, height, width) array "
+                         f"of shape (N, {C}, {H}, {W}), "
+                         f"got {len(shape)}-D shape {tuple(shape)}{hint}")
     if tuple(shape[1:]) != expected:
-        raise ValueError(f"{owner}: {name} expected images of shape {expected} (channels, height, width), the size "
-                         f"the model was built for, got {tuple(shape[1:])}; build Autoencoder(image_size="
+        raise ValueError(f"{owner}: {name} expected images of shape {expected} "
+                         f"(channels, height, width), the size the model was built for, "
+                         f"got {tuple(shape[1:])}; build Autoencoder(image_size="
                          f"{tuple(shape[2:])}, channels={shape[1]}) for these")
     if shape[0] == 0:
         raise ValueError(f"{owner}: {name} expected at least one image, got shape {tuple(shape)}")
 
 
 class Autoencoder(NeuralNetwork):
-    """Chapter 7's convolutional autoencoder: a ``NeuralNetwork`` of encoder then decoder layers, with
-    ``MeanSquaredError`` as its loss, that also runs either half on its own.
+    """Chapter 7's convolutional autoencoder: a ``NeuralNetwork`` of encoder then decoder layers,
+    with ``MeanSquaredError`` as its loss, that also runs either half on its own.
 
-    ``image_size`` is H or (H, W); ``channels`` is C. ``weight_init`` applies to every layer ("glorot" by
-    default: the book keeps PyTorch's own initialisation, which a NumPy stream cannot reproduce; both scale the
-    weights by the fans). The parameters are drawn at construction, from ``seed``, in layer order, the same in
-    both backends. Train it like any network with the image as its own target: ``Trainer(ae, opt).fit(X, X)``.
+    ``image_size`` is H or (H, W); ``channels`` is C. ``weight_init`` applies to every layer
+    ("glorot" by default: the book keeps PyTorch's own initialisation, which a NumPy stream cannot
+    reproduce; both scale the weights by the fans). The parameters are drawn at construction, from
+    ``seed``, in layer order, the same in both backends. Train it like any network with the image as
+    its own target: ``Trainer(ae, opt).fit(X, X)``.
 
-    Shapes: forward x (N, C, H, W) -> reconstruction (N, C, H, W); ``encode`` x -> z (N, encoding_dim);
-    ``decode`` z -> (N, C, H, W). State-dict keys ``layers.<i>.W``/``.B`` for layers 0-2 (encoder) and
-    3, 5, 6 (decoder; layer 4 is the Reshape).
+    Shapes: forward x (N, C, H, W) -> reconstruction (N, C, H, W);
+    ``encode`` x -> z (N, encoding_dim); ``decode`` z -> (N, C, H, W). State-dict keys
+    ``layers.<i>.W``/``.B`` for layers 0-2 (encoder) and 3, 5, 6 (decoder; layer 4 is the Reshape).
     """
 
     def __init__(
@@ -91,7 +95,8 @@ class Autoencoder(NeuralNetwork):
         self.decoder_layers = [Dense(c2 * H * W, Tanh(), weight_init=init), Reshape((c2, H, W)),
                                Conv2D(c1, k, activation=Tanh(), weight_init=init),
                                Conv2D(self.channels, k, activation=Tanh(), weight_init=init)]
-        super().__init__(self.encoder_layers + self.decoder_layers, MeanSquaredError(), seed=seed, dtype=dtype)
+        super().__init__(self.encoder_layers + self.decoder_layers, MeanSquaredError(),
+                         seed=seed, dtype=dtype)
         # build now: the image size fixes every shape, and decode() may be called before any forward
         self.forward(np.zeros((1, self.channels, H, W)), training=False)
 
@@ -101,8 +106,9 @@ class Autoencoder(NeuralNetwork):
         return (self.channels, *self.image_size)
 
     def _cast(self, name: str, x: Any) -> np.ndarray:
-        """Every input of the network passes here (forward, train_batch, the Trainer): check it is a batch of
-        finite images of the size the model was built for, then cast to the network's dtype."""
+        """Every input of the network passes here (forward, train_batch, the Trainer): check it
+        is a batch of finite images of the size the model was built for, then cast to the
+        network's dtype."""
         _check_images(repr(self), name, tuple(np.shape(x)), self.input_shape)
         return super()._cast(name, x)
 
@@ -127,8 +133,8 @@ class Autoencoder(NeuralNetwork):
         check_positive_int("batch_size", batch_size)
         z = check_array("z", z, ndim=2)
         if z.shape[1] != self.encoding_dim or z.shape[0] == 0:
-            raise ValueError(f"{self!r}: z expected encodings of shape (N, {self.encoding_dim}) with N >= 1, got "
-                             f"shape {z.shape}")
+            raise ValueError(f"{self!r}: z expected encodings of shape (N, {self.encoding_dim}) "
+                             f"with N >= 1, got shape {z.shape}")
         return self._apply_half(self.decoder_layers, z.astype(self.dtype, copy=False), batch_size)
 
     def __repr__(self) -> str:

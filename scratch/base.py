@@ -1,7 +1,7 @@
 """The book's building blocks (chapter 3): ``Operation``, ``ParamOperation`` and ``Layer``.
 
 An Operation owns one step of the computation: ``forward`` stores its input and returns its output,
-``backward`` receives dL/d(output) and returns dL/d(input). A ParamOperation also computes dL/d(param).
+``backward`` takes dL/d(output) and returns dL/d(input). A ParamOperation also computes dL/d(param).
 A Layer is a sequence of Operations whose parameters are set up the first time it sees an input.
 """
 
@@ -27,12 +27,13 @@ class Operation:
     def backward(self, output_grad: np.ndarray) -> np.ndarray:
         check_forward_called(self, hasattr(self, "output"))
         if output_grad.shape != self.output.shape:
-            raise ValueError(f"{type(self).__name__}.backward: expected a gradient of shape {self.output.shape} "
-                             f"(the output's), got {output_grad.shape}")
+            raise ValueError(f"{type(self).__name__}.backward: expected a gradient of shape "
+                             f"{self.output.shape} (the output's), got {output_grad.shape}")
         self.input_grad = self._input_grad(output_grad)
         return self.input_grad
 
-    # An Operation used on its own (an activation as a layer) answers the layer protocol with no parameters.
+    # An Operation used on its own (an activation as a layer) answers the layer protocol
+    # with no parameters.
     def state_dict(self) -> dict[str, np.ndarray]:
         return {}
 
@@ -55,8 +56,9 @@ class Operation:
 class ParamOperation(Operation):
     """An Operation with a parameter ``param``; ``backward`` also fills ``param_grad``.
 
-    ``needs_input_grad = False`` skips dL/d(input) (``backward`` returns None): ``NeuralNetwork.train_batch`` sets
-    it on the network's first operation, whose input is the data (PyTorch does not compute that gradient either).
+    ``needs_input_grad = False`` skips dL/d(input) (``backward`` returns None):
+    ``NeuralNetwork.train_batch`` sets it on the network's first operation, whose input is the data
+    (PyTorch does not compute that gradient either).
     """
 
     needs_input_grad = True
@@ -70,8 +72,8 @@ class ParamOperation(Operation):
             input_grad = super().backward(output_grad)
         else:
             if output_grad.shape != self.output.shape:
-                raise ValueError(f"{type(self).__name__}.backward: expected a gradient of shape {self.output.shape} "
-                                 f"(the output's), got {output_grad.shape}")
+                raise ValueError(f"{type(self).__name__}.backward: expected a gradient of shape "
+                                 f"{self.output.shape} (the output's), got {output_grad.shape}")
             input_grad = self.input_grad = None
         self.param_grad = self._param_grad(output_grad)
         return input_grad
@@ -83,7 +85,7 @@ class ParamOperation(Operation):
 class Layer:
     """A sequence of Operations; parameters are created by ``_setup_layer`` on the first input.
 
-    ``param_names`` names the ParamOperations' parameters in order, giving the canonical state-dict keys.
+    ``param_names`` names the ParamOperations' parameters in order: the canonical state-dict keys.
     """
 
     param_names: tuple[str, ...] = ()
@@ -92,7 +94,7 @@ class Layer:
         self.neurons = neurons
         self.first = True
         self.operations: list[Operation] = []
-        self.rng: np.random.Generator = np.random.default_rng(0)  # a network hands every layer its stream
+        self.rng: np.random.Generator = np.random.default_rng(0)  # replaced by the network's stream
 
     def _setup_layer(self, input_: np.ndarray) -> None:
         raise NotImplementedError
@@ -120,8 +122,8 @@ class Layer:
     def backward(self, output_grad: np.ndarray) -> np.ndarray:
         check_forward_called(self, hasattr(self, "output"))
         if output_grad.shape != self.output.shape:
-            raise ValueError(f"{self!r}.backward: expected a gradient of shape {self.output.shape} "
-                             f"(the output's), got {output_grad.shape}")
+            raise ValueError(f"{self!r}.backward: expected a gradient of shape "
+                             f"{self.output.shape} (the output's), got {output_grad.shape}")
         g = output_grad
         for op in reversed(self.operations):
             g = op.backward(g)
@@ -138,8 +140,9 @@ class Layer:
 
     def _require_built(self, what: str) -> None:
         if self.first:
-            raise RuntimeError(f"{self!r}.{what}: the layer has no parameters until it sees its first input "
-                               f"(call forward once, or build the network with a sample batch)")
+            raise RuntimeError(f"{self!r}.{what}: the layer has no parameters until it sees its "
+                               f"first input (call forward once, or build the network with a "
+                               f"sample batch)")
 
     def state_dict(self) -> dict[str, np.ndarray]:
         self._require_built("state_dict")

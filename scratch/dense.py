@@ -29,7 +29,7 @@ class WeightMultiply(ParamOperation):
 
 
 class BiasAdd(ParamOperation):
-    """x + B with B (1, out) broadcast over the batch;  dL/dx = g,  dL/dB = sum of g over the batch."""
+    """x + B, B (1, out) broadcast over the batch;  dL/dx = g,  dL/dB = sum of g over the batch."""
 
     def _output(self) -> np.ndarray:
         return self.input_ + self.param
@@ -44,10 +44,11 @@ class BiasAdd(ParamOperation):
 class Dense(Layer):
     """A fully connected layer of ``neurons`` units: ``activation(x @ W + B)``.
 
-    ``activation`` is an instance (``Tanh()``), a name (``"tanh"``) or None (Linear). ``weight_init`` is
-    ``"standard"`` (N(0, 1), the book's) or ``"glorot"``. ``dropout`` is the drop probability p of inverted
-    dropout applied to this layer's output (after the activation) in training; its keep-masks come from a
-    child of the layer's NumPy stream (see ``Dropout``), the same in both backends.
+    ``activation`` is an instance (``Tanh()``), a name (``"tanh"``) or None (Linear).
+    ``weight_init`` is ``"standard"`` (N(0, 1), the book's) or ``"glorot"``. ``dropout`` is the drop
+    probability p of inverted dropout applied to this layer's output (after the activation) in
+    training; its keep-masks come from a child of the layer's NumPy stream (see ``Dropout``), the
+    same in both backends.
     """
 
     param_names = ("W", "B")
@@ -67,11 +68,12 @@ class Dense(Layer):
 
     def _check_input(self, input_: np.ndarray) -> None:
         if input_.ndim != 2:
-            raise ValueError(f"{self!r}: expected a 2-D (batch, features) input, got {input_.ndim}-D shape "
-                             f"{input_.shape}" + (" (use x.reshape(1, -1) for one sample)" if input_.ndim == 1 else ""))
+            raise ValueError(f"{self!r}: expected a 2-D (batch, features) input, got "
+                             f"{input_.ndim}-D shape {input_.shape}" +
+                             (" (use x.reshape(1, -1) for one sample)" if input_.ndim == 1 else ""))
         if not self.first and input_.shape[1] != self.operations[0].param.shape[0]:
-            raise ValueError(f"{self!r}: expected input width {self.operations[0].param.shape[0]} (the width it "
-                             f"was built for), got {input_.shape[1]}")
+            raise ValueError(f"{self!r}: expected input width {self.operations[0].param.shape[0]} "
+                             f"(the width it was built for), got {input_.shape[1]}")
 
     def _setup_layer(self, input_: np.ndarray) -> None:
         fan_in, dtype = input_.shape[1], input_.dtype
@@ -79,5 +81,5 @@ class Dense(Layer):
         W = draw(self.rng, (fan_in, self.neurons), scale, dtype)
         B = draw(self.rng, (1, self.neurons), scale, dtype)
         self.operations = [WeightMultiply(W), BiasAdd(B), self.activation]
-        if self.dropout > 0:  # its mask stream is spawned after the weights are drawn, as in torch_impl.Dense
+        if self.dropout > 0:  # its mask stream is spawned after W and B, as in torch_impl.Dense
             self.operations.append(Dropout(self.dropout, rng=self.rng.spawn(1)[0]))

@@ -1,15 +1,17 @@
-"""Chapter 1, foundations: functions, derivatives, nested functions and the chain rule -- first for numbers,
-then for the matrix product ``X @ W`` that every layer of the book is built on.
+"""Chapter 1, foundations: functions, derivatives, nested functions and the chain rule -- first for
+numbers, then for the matrix product ``X @ W`` that every layer of the book is built on.
 
-Every elementary function sits beside its hand-derived derivative. The chain rule is a forward pass that keeps
-the intermediate values and a backward pass that multiplies the local derivatives evaluated at them.
+Every elementary function sits beside its hand-derived derivative. The chain rule is a forward pass
+that keeps the intermediate values and a backward pass that multiplies the local derivatives
+evaluated at them.
 
-Shapes: the elementwise functions, their derivatives, ``deriv`` and the ``chain_*`` functions take an array of
-any shape and return one of the same shape. In the matrix functions ``X`` is (n, d_in), ``W`` is
-(d_in, d_out), ``N = X @ W`` and ``S = sigma(N)`` are (n, d_out), and ``output_grad`` (dL/dN or dL/dS) is
-(n, d_out). Integer inputs are computed in float64; float32 stays float32.
+Shapes: the elementwise functions, their derivatives, ``deriv`` and the ``chain_*`` functions take
+an array of any shape and return one of the same shape. In the matrix functions ``X`` is (n, d_in),
+``W`` is (d_in, d_out), ``N = X @ W`` and ``S = sigma(N)`` are (n, d_out), and ``output_grad``
+(dL/dN or dL/dS) is (n, d_out). Integer inputs are computed in float64; float32 stays float32.
 
-The torch backend (``torch_impl/foundations.py``) has the same names, in the same order, computed by autograd.
+The torch backend (``torch_impl/foundations.py``) has the same names, in the same order,
+computed by autograd.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from dlfs.errors import check_array, check_callable, check_matmul_shapes, check_
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
 __all__ = [
-    "square", "square_deriv", "relu", "relu_deriv", "leaky_relu", "leaky_relu_deriv", "sigmoid", "sigmoid_deriv",
+    "square", "square_deriv", "relu", "relu_deriv",
+    "leaky_relu", "leaky_relu_deriv", "sigmoid", "sigmoid_deriv",
     "deriv", "derivative",
     "chain", "chain_deriv_2", "chain_deriv_3", "chain_deriv",
     "multiple_inputs_add", "multiple_inputs_add_backward",
@@ -35,12 +38,12 @@ __all__ = [
 
 
 def _float(name: str, x: np.ndarray, ndim: int | None = None) -> np.ndarray:
-    """``x`` as a float array (integers become float64: a derivative of an int array makes no sense)."""
+    """``x`` as a float array (ints become float64: a derivative of an int array makes no sense)."""
     arr = check_array(name, x, ndim=ndim)
     return arr if np.issubdtype(arr.dtype, np.floating) else arr.astype(np.float64)
 
 
-# --- elementary functions, each beside its derivative ---------------------------------------------------------
+# --- elementary functions, each beside its derivative ---------------------------------------------
 
 def square(x: np.ndarray) -> np.ndarray:
     """x^2, elementwise."""
@@ -81,7 +84,7 @@ def leaky_relu_deriv(x: np.ndarray, alpha: float = 0.2) -> np.ndarray:
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """sigma(x) = 1 / (1 + e^-x), elementwise."""
     x = _float("sigmoid: x", x)
-    with np.errstate(over="ignore"):  # e^-x overflows to inf for x << 0, which gives the right limit 0
+    with np.errstate(over="ignore"):  # e^-x overflows to inf for x << 0, giving the right limit 0
         return 1 / (1 + np.exp(-x))
 
 
@@ -91,18 +94,19 @@ def sigmoid_deriv(x: np.ndarray) -> np.ndarray:
     return s * (1 - s)
 
 
-# The analytic derivative of each function above; the chain rule below looks local derivatives up here.
+# The analytic derivative of each function above; the chain rule below looks them up here.
 DERIVATIVES: dict[Callable[..., np.ndarray], Callable[..., np.ndarray]] = {
     square: square_deriv, relu: relu_deriv, leaky_relu: leaky_relu_deriv, sigmoid: sigmoid_deriv,
 }
 
 
-# --- derivatives -------------------------------------------------------------------------------------------
+# --- derivatives ----------------------------------------------------------------------------------
 
 def deriv(func: ArrayFunction, input_: np.ndarray, delta: float = 0.001) -> np.ndarray:
-    """The centred difference (f(x + delta) - f(x - delta)) / (2 delta), elementwise: the book's numerical
-    derivative. Its error is O(delta^2) from truncation plus O(eps_machine / delta) from cancellation, so
-    delta = 0.001 (the book's) gives about 6 correct digits in float64; 1e-5 or so is the sweet spot."""
+    """The centred difference (f(x + delta) - f(x - delta)) / (2 delta), elementwise: the book's
+    numerical derivative. Its error is O(delta^2) from truncation plus O(eps_machine / delta) from
+    cancellation, so delta = 0.001 (the book's) gives about 6 correct digits in float64; 1e-5 or so
+    is the sweet spot."""
     check_callable("deriv: func", func)
     delta = check_positive_float("deriv: delta", delta)
     x = _float("deriv: input_", input_)
@@ -110,9 +114,9 @@ def deriv(func: ArrayFunction, input_: np.ndarray, delta: float = 0.001) -> np.n
 
 
 def derivative(func: ArrayFunction) -> ArrayFunction:
-    """The derivative f' of an elementwise function f: the hand-derived one for ``square``, ``relu``,
-    ``leaky_relu`` and ``sigmoid``; for any other function the centred difference ``deriv(func, x)`` (what the
-    book uses for every function)."""
+    """The derivative f' of an elementwise function f: the hand-derived one for ``square``,
+    ``relu``, ``leaky_relu`` and ``sigmoid``; for any other function the centred difference
+    ``deriv(func, x)`` (what the book uses for every function)."""
     check_callable("derivative: func", func)
     known = DERIVATIVES.get(func)
     if known is not None:
@@ -120,19 +124,23 @@ def derivative(func: ArrayFunction) -> ArrayFunction:
     return lambda x: deriv(func, x)
 
 
-# --- nested functions and the chain rule -------------------------------------------------------------------
+# --- nested functions and the chain rule ----------------------------------------------------------
 
-def _check_chain(name: str, chain: Sequence[ArrayFunction], length: int | None = None) -> list[ArrayFunction]:
+def _check_chain(name: str, chain: Sequence[ArrayFunction],
+                 length: int | None = None) -> list[ArrayFunction]:
     """A non-empty list of callables (of ``length`` functions when given)."""
-    if callable(chain) or isinstance(chain, str | bytes | np.ndarray) or not isinstance(chain, Sequence):
+    if (callable(chain) or isinstance(chain, str | bytes | np.ndarray)
+            or not isinstance(chain, Sequence)):
         raise TypeError(f"{name}: expected a list of functions such as [square, sigmoid], "
                         f"got {type(chain).__name__}")
     if len(chain) == 0:
-        raise ValueError(f"{name}: expected at least one function, got an empty {type(chain).__name__}")
+        raise ValueError(f"{name}: expected at least one function, "
+                         f"got an empty {type(chain).__name__}")
     for i, f in enumerate(chain):
         check_callable(f"{name}[{i}]", f)
     if length is not None and len(chain) != length:
-        raise ValueError(f"{name}: expected a chain of exactly {length} functions, got {len(chain)}")
+        raise ValueError(f"{name}: expected a chain of exactly {length} functions, "
+                         f"got {len(chain)}")
     return list(chain)
 
 
@@ -146,7 +154,7 @@ def _compose(funcs: list[ArrayFunction]) -> ArrayFunction:
 
 
 def chain(functions: Sequence[ArrayFunction]) -> ArrayFunction:
-    """The composition of a list of functions, applied first to last: ``chain([f1, f2])(x) = f2(f1(x))``."""
+    """The composition of functions, applied first to last: ``chain([f1, f2])(x) = f2(f1(x))``."""
     return _compose(_check_chain("chain: functions", functions))
 
 
@@ -177,8 +185,9 @@ def chain_deriv_3(chain: Sequence[ArrayFunction], input_range: np.ndarray) -> np
 
 
 def chain_deriv(chain: Sequence[ArrayFunction], input_range: np.ndarray) -> np.ndarray:
-    """The chain rule for any number of nested functions: d/dx f_n(...f_1(x)) = prod_i f_i'(u_{i-1}), where
-    u_0 = x and u_i = f_i(u_{i-1}) are the values the forward pass keeps."""
+    """The chain rule for any number of nested functions:
+    d/dx f_n(...f_1(x)) = prod_i f_i'(u_{i-1}), where u_0 = x and u_i = f_i(u_{i-1}) are the values
+    the forward pass keeps."""
     funcs = _check_chain("chain_deriv: chain", chain)
     u = _float("chain_deriv: input_range", input_range)
     inputs = []  # forward: the input of every function
@@ -191,12 +200,13 @@ def chain_deriv(chain: Sequence[ArrayFunction], input_range: np.ndarray) -> np.n
     return grad
 
 
-# --- functions of several inputs ---------------------------------------------------------------------------
+# --- functions of several inputs ------------------------------------------------------------------
 
 def _same_shape(name: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x, y = _float(f"{name}: x", x), _float(f"{name}: y", y)
     if x.shape != y.shape:
-        raise ValueError(f"{name}: x and y must have the same shape, got x {x.shape} and y {y.shape}")
+        raise ValueError(f"{name}: x and y must have the same shape, "
+                         f"got x {x.shape} and y {y.shape}")
     dtype = np.result_type(x, y)
     return x.astype(dtype, copy=False), y.astype(dtype, copy=False)
 
@@ -227,7 +237,8 @@ def multiple_inputs_multiply(x: np.ndarray, y: np.ndarray, sigma: ArrayFunction)
 
 def multiple_inputs_multiply_backward(x: np.ndarray, y: np.ndarray,
                                       sigma: ArrayFunction) -> tuple[np.ndarray, np.ndarray]:
-    """(ds/dx, ds/dy) for s = sigma(a), a = x * y: da/dx = y and da/dy = x, so (sigma'(a) y, sigma'(a) x)."""
+    """(ds/dx, ds/dy) for s = sigma(a), a = x * y: da/dx = y and da/dy = x, so
+    (sigma'(a) y, sigma'(a) x)."""
     check_callable("multiple_inputs_multiply_backward: sigma", sigma)
     x, y = _same_shape("multiple_inputs_multiply_backward", x, y)
     a = x * y
@@ -235,7 +246,7 @@ def multiple_inputs_multiply_backward(x: np.ndarray, y: np.ndarray,
     return dsda * y, dsda * x
 
 
-# --- the matrix chain rule ---------------------------------------------------------------------------------
+# --- the matrix chain rule ------------------------------------------------------------------------
 
 def _matrices(name: str, X: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """X (n, d_in) and W (d_in, d_out) in a common float dtype; names the mismatched dimensions."""
@@ -246,12 +257,13 @@ def _matrices(name: str, X: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _output_grad(name: str, output_grad: np.ndarray | None, N: np.ndarray) -> np.ndarray:
-    """The upstream gradient dL/dN, (n, d_out); None means L = sum(N), i.e. ones (the book's case)."""
+    """Upstream gradient dL/dN, (n, d_out); None means L = sum(N), i.e. ones (the book's case)."""
     if output_grad is None:
         return np.ones_like(N)
     G = _float(f"{name}: output_grad", output_grad)
     if G.shape != N.shape:
-        raise ValueError(f"{name}: output_grad must have the shape of X @ W, {N.shape}, got {G.shape}")
+        raise ValueError(f"{name}: output_grad must have the shape of X @ W, {N.shape}, "
+                         f"got {G.shape}")
     return G.astype(N.dtype, copy=False)
 
 
@@ -261,9 +273,10 @@ def matmul_forward(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     return X @ W
 
 
-def matmul_backward_first(X: np.ndarray, W: np.ndarray, output_grad: np.ndarray | None = None) -> np.ndarray:
-    """dL/dX = dL/dN @ W^T, (n, d_in). For the book's one-row X and one-column W with L = N this is W^T:
-    N = x1 w1 + x2 w2 + x3 w3, so dN/dX = [w1 w2 w3]."""
+def matmul_backward_first(X: np.ndarray, W: np.ndarray,
+                          output_grad: np.ndarray | None = None) -> np.ndarray:
+    """dL/dX = dL/dN @ W^T, (n, d_in). For the book's one-row X and one-column W with L = N this is
+    W^T: N = x1 w1 + x2 w2 + x3 w3, so dN/dX = [w1 w2 w3]."""
     X, W = _matrices("matmul_backward_first", X, W)
     G = _output_grad("matmul_backward_first", output_grad, X @ W)
     return G @ W.T
@@ -271,7 +284,8 @@ def matmul_backward_first(X: np.ndarray, W: np.ndarray, output_grad: np.ndarray 
 
 def matmul_backward(X: np.ndarray, W: np.ndarray,
                     output_grad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(dL/dX, dL/dW) = (G @ W^T, X^T @ G) for N = X @ W and upstream gradient G = dL/dN (ones if None)."""
+    """(dL/dX, dL/dW) = (G @ W^T, X^T @ G) for N = X @ W and upstream gradient G = dL/dN
+    (ones if None)."""
     X, W = _matrices("matmul_backward", X, W)
     G = _output_grad("matmul_backward", output_grad, X @ W)
     return G @ W.T, X.T @ G
@@ -286,7 +300,8 @@ def matrix_forward_extra(X: np.ndarray, W: np.ndarray, sigma: ArrayFunction) -> 
 
 def matrix_function_backward_1(X: np.ndarray, W: np.ndarray, sigma: ArrayFunction,
                                output_grad: np.ndarray | None = None) -> np.ndarray:
-    """dL/dX for S = sigma(X @ W): (G * sigma'(N)) @ W^T, with G = dL/dS (ones if None, the book's case)."""
+    """dL/dX for S = sigma(X @ W): (G * sigma'(N)) @ W^T, with G = dL/dS
+    (ones if None, the book's case)."""
     check_callable("matrix_function_backward_1: sigma", sigma)
     X, W = _matrices("matrix_function_backward_1", X, W)
     N = X @ W  # forward, keeping N
@@ -302,15 +317,18 @@ def matrix_function_forward_sum(X: np.ndarray, W: np.ndarray, sigma: ArrayFuncti
     return float(np.sum(sigma(X @ W)))
 
 
-def matrix_function_backward_sum_1(X: np.ndarray, W: np.ndarray, sigma: ArrayFunction) -> np.ndarray:
-    """dL/dX for L = sum(sigma(X @ W)): dL/dS = 1, dL/dN = sigma'(N), dL/dX = dL/dN @ W^T, (n, d_in)."""
+def matrix_function_backward_sum_1(X: np.ndarray, W: np.ndarray,
+                                   sigma: ArrayFunction) -> np.ndarray:
+    """dL/dX for L = sum(sigma(X @ W)): dL/dS = 1, dL/dN = sigma'(N),
+    dL/dX = dL/dN @ W^T, (n, d_in)."""
     check_callable("matrix_function_backward_sum_1: sigma", sigma)
     return matrix_function_backward_sum(X, W, sigma)[0]
 
 
 def matrix_function_backward_sum(X: np.ndarray, W: np.ndarray,
                                  sigma: ArrayFunction) -> tuple[np.ndarray, np.ndarray]:
-    """(dL/dX, dL/dW) for L = sum(sigma(X @ W)): dL/dN = sigma'(N), then (dL/dN @ W^T, X^T @ dL/dN)."""
+    """(dL/dX, dL/dW) for L = sum(sigma(X @ W)): dL/dN = sigma'(N), then
+    (dL/dN @ W^T, X^T @ dL/dN)."""
     check_callable("matrix_function_backward_sum: sigma", sigma)
     X, W = _matrices("matrix_function_backward_sum", X, W)
     N = X @ W

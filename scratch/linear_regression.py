@@ -1,4 +1,4 @@
-"""Linear regression's closed form (chapter 2), the reference that gradient descent on ``Dense(1)`` must reach."""
+"""Linear regression's closed form (chapter 2): the target for gradient descent on ``Dense(1)``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from dlfs.errors import check_array, check_same_length
 def closed_form_linear_regression(X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     """Least squares ``min ||X W + B - y||^2`` solved exactly.
 
-    Shapes: X (n, d), y (n,) or (n, 1). Returns a canonical ``Dense(1)`` state dict: W (d, 1), B (1, 1),
-    ready for ``load_state_dict``. Solved by ``lstsq`` on ``[X, 1]`` (SVD), not the normal equations, which
-    square the condition number.
+    Shapes: X (n, d), y (n,) or (n, 1). Returns a canonical ``Dense(1)`` state dict:
+    W (d, 1), B (1, 1), ready for ``load_state_dict``. Solved by ``lstsq`` on ``[X, 1]`` (SVD), not
+    the normal equations, which square the condition number.
     """
     X = check_array("X", X, ndim=2)
     y = check_array("y", y, ndim=(1, 2))

@@ -1,4 +1,4 @@
-"""``NeuralNetwork`` (chapter 3): layers in sequence and a loss; forward, backward, one training batch."""
+"""``NeuralNetwork`` (chapter 3): layers and a loss; forward, backward and one training batch."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from dlfs.errors import check_array, check_dtype_name, check_forward_called, check_instance, check_seed
+from dlfs.errors import (
+    check_array,
+    check_dtype_name,
+    check_forward_called,
+    check_instance,
+    check_seed,
+)
 from dlfs.exchange import check_state
 from scratch.base import Layer, Operation, ParamOperation
 from scratch.losses import Loss
@@ -15,17 +21,20 @@ from scratch.losses import Loss
 class NeuralNetwork:
     """``layers`` applied in order, trained against ``loss``.
 
-    ``seed`` seeds the one NumPy stream from which every layer draws its initial weights in order (the torch
-    backend draws the same numbers). ``dtype`` (``"float32"`` or ``"float64"``) is what inputs are cast to.
-    State-dict keys are ``layers.<i>.<name>``.
+    ``seed`` seeds the one NumPy stream from which every layer draws its initial weights in order
+    (the torch backend draws the same numbers). ``dtype`` (``"float32"`` or ``"float64"``) is what
+    inputs are cast to. State-dict keys are ``layers.<i>.<name>``.
     """
 
-    def __init__(self, layers: Sequence[Layer], loss: Loss, seed: int = 1, dtype: str = "float32") -> None:
-        check_instance("layers", layers, list | tuple, "a list of layers such as [Dense(4), Dense(1)]")
+    def __init__(self, layers: Sequence[Layer], loss: Loss, seed: int = 1,
+                 dtype: str = "float32") -> None:
+        check_instance("layers", layers, list | tuple,
+                       "a list of layers such as [Dense(4), Dense(1)]")
         if not layers:
             raise ValueError("layers: expected at least one layer, got an empty list")
-        for i, layer in enumerate(layers):  # an activation (an Operation) may stand as a layer of its own
-            check_instance(f"layers[{i}]", layer, Layer | Operation, "a scratch layer such as Dense(4) or Tanh()")
+        for i, layer in enumerate(layers):  # an activation (an Operation) may be a layer of its own
+            check_instance(f"layers[{i}]", layer, Layer | Operation,
+                           "a scratch layer such as Dense(4) or Tanh()")
         self.layers = list(layers)
         self.loss = check_instance("loss", loss, Loss, "a scratch loss such as MeanSquaredError()")
         self.seed = check_seed("seed", seed)
@@ -55,8 +64,9 @@ class NeuralNetwork:
     def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
         """Forward, loss, backward; returns the loss.
 
-        Training needs no dL/dx_batch, so the first operation skips it when it can (as PyTorch, whose input
-        tensor does not require grad): a quarter of a dense network's backward, the col2im of a first Conv2D.
+        Training needs no dL/dx_batch, so the first operation skips it when it can (as PyTorch,
+        whose input tensor does not require grad): a quarter of a dense network's backward, the
+        col2im of a first Conv2D.
         """
         prediction = self.forward(x_batch, training=True)
         loss = self.loss.forward(prediction, y_batch)
@@ -78,16 +88,19 @@ class NeuralNetwork:
         return [g for layer in self.layers for g in layer.param_grads()]
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.state_dict().items()}
+        return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in layer.state_dict().items()}
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
         check_state("NeuralNetwork", {k: v.shape for k, v in self.state_dict().items()}, state)
         for i, layer in enumerate(self.layers):
             prefix = f"layers.{i}."
-            layer.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            layer.load_state_dict({k[len(prefix):]: v for k, v in state.items()
+                                   if k.startswith(prefix)})
 
     def grad_dict(self) -> dict[str, np.ndarray]:
-        return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grad_dict().items()}
+        return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in layer.grad_dict().items()}
 
     def __repr__(self) -> str:
         return f"NeuralNetwork([{', '.join(map(repr, self.layers))}], {self.loss!r})"

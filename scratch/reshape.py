@@ -1,7 +1,8 @@
-"""Flatten and Reshape (chapter 5; Reshape for the autoencoder's decoder, chapter 7): pure bookkeeping.
+"""Flatten and Reshape (chapter 5; Reshape for chapter 7's autoencoder decoder): pure bookkeeping.
 
-A reshape moves no numbers, so its backward is the inverse reshape of the gradient. The batch axis is never
-touched: Flatten maps (N, d1, d2, ...) to (N, d1*d2*...), Reshape(shape) maps (N, ...) to (N, *shape).
+A reshape moves no numbers, so its backward is the inverse reshape of the gradient.
+The batch axis is never touched: Flatten maps (N, d1, d2, ...) to (N, d1*d2*...),
+Reshape(shape) maps (N, ...) to (N, *shape).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class ReshapeOperation(Operation):
 
 
 class ParameterFreeLayer(Layer):
-    """A layer without parameters made of one operation (exists before its first input); pooling uses it too."""
+    """A parameter-free layer of one operation (exists before any input); pooling uses it too."""
 
     def __init__(self, operation: Operation) -> None:
         super().__init__(0)
@@ -53,7 +54,7 @@ class ParameterFreeLayer(Layer):
 
 
 class Flatten(ParameterFreeLayer):
-    """Flattens every sample: input (N, d1, d2, ...) -> output (N, d1*d2*...), e.g. conv maps to a Dense input."""
+    """Flattens each sample: input (N, d1, d2, ...) -> output (N, d1*d2*...), e.g. conv -> Dense."""
 
     def __init__(self) -> None:
         super().__init__(FlattenOperation())
@@ -66,7 +67,7 @@ class Flatten(ParameterFreeLayer):
 
 
 class Reshape(ParameterFreeLayer):
-    """Reshapes every sample to ``shape``: input (N, ...) -> output (N, *shape); the per-sample sizes must match.
+    """Reshapes every sample to ``shape`` of the same size: input (N, ...) -> output (N, *shape).
 
     ``Reshape((16, 7, 7))`` turns a Dense layer's (N, 784) output into (N, 16, 7, 7) feature maps.
     """
@@ -74,7 +75,8 @@ class Reshape(ParameterFreeLayer):
     def __init__(self, shape: int | Sequence[int]) -> None:
         if isinstance(shape, int | np.integer):
             shape = (shape,)
-        self.shape = tuple(check_positive_int(f"Reshape shape[{i}]", s) for i, s in enumerate(shape))
+        self.shape = tuple(check_positive_int(f"Reshape shape[{i}]", s)
+                           for i, s in enumerate(shape))
         if not self.shape:
             raise ValueError("Reshape shape: expected at least one dimension, got ()")
         super().__init__(ReshapeOperation(self.shape))

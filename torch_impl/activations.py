@@ -1,4 +1,4 @@
-"""Activations: PyTorch's own modules behind the shared interface (autograd supplies the derivatives)."""
+"""Activations: PyTorch's own modules behind the shared interface (derivatives from autograd)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,6 @@ def make_activation(activation: TorchLayer | str | None) -> TorchLayer:
     if isinstance(activation, str):
         return ACTIVATIONS[check_choice("activation", activation.lower(), tuple(ACTIVATIONS))]()
     if not isinstance(activation, TorchLayer):
-        raise TypeError(f"activation: expected an activation such as Tanh() or a name in {list(ACTIVATIONS)}, "
-                        f"got {type(activation).__name__}")
+        raise TypeError("activation: expected an activation such as Tanh() or a name in "
+                        f"{list(ACTIVATIONS)}, got {type(activation).__name__}")
     return activation

@@ -1,10 +1,11 @@
-"""The convolutional autoencoder of chapter 7: two ``nn.Sequential`` halves sharing the network's modules.
+"""Chapter 7's convolutional autoencoder: two ``nn.Sequential`` halves over the network's modules.
 
 The same layers as ``scratch/autoencoder.py`` (see there for the picture): ``.encoder`` is
 Conv2d(14) -> Tanh -> Conv2d(7) -> Tanh -> Flatten -> Linear(encoding_dim) -> Tanh, ``.decoder`` is
-Linear(7*H*W) -> Tanh -> Unflatten -> Conv2d(14) -> Tanh -> Conv2d(C) -> Tanh, and ``.module`` (what the
-Trainer trains) is the two in sequence, the book's ``Autoencoder(Encoder, Decoder)``. The model is built for
-one ``image_size`` and refuses others with the same message as the scratch backend.
+Linear(7*H*W) -> Tanh -> Unflatten -> Conv2d(14) -> Tanh -> Conv2d(C) -> Tanh, and ``.module``
+(what the Trainer trains) is the two in sequence, the book's ``Autoencoder(Encoder, Decoder)``. The
+model is built for one ``image_size`` and refuses others with the same message as the scratch
+backend.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ KERNEL_SIZE = 5  # the book's 5x5 filters throughout
 HIDDEN_CHANNELS = (14, 7)  # the encoder's feature maps (the decoder mirrors them: 7 -> 14 -> C)
 
 
-def _check_images(owner: str, name: str, shape: tuple[int, ...], expected: tuple[int, int, int]) -> None:
-    """``shape`` must be (N, C, H, W) with N >= 1 and (C, H, W) == ``expected``, the size the model was built for."""
+def _check_images(owner: str, name: str, shape: tuple[int, ...],
+                  expected: tuple[int, int, int]) -> None:
+    """``shape`` must be (N, C, H, W) with N >= 1 and (C, H, W) == ``expected`` (model's size)."""
     C, H, W = expected
     if len(shape) != 4:
         hint = ""
@@ -40,27 +42,32 @@ def _check_images(owner: str, name: str, shape: tuple[int, ...], expected: tuple
             hint = " (add the channel axis with x[:, None])"
         elif len(shape) == 2 and shape[1] == C * H * W:
             hint = f" (reshape flattened images with x.reshape(-1, {C}, {H}, {W}))"
-        raise ValueError(f"{owner}: {name} expected a 4-D (batch, channels, height, width) array of shape "
-                         f"(N, {C}, {H}, {W}), got {len(shape)}-D shape {tuple(shape)}{hint}")
+        raise ValueError(f"{owner}: {name} expected a 4-D (batch, channels, height, width) array "
+                         f"of shape (N, {C}, {H}, {W}), "
+                         f"got {len(shape)}-D shape {tuple(shape)}{hint}")
     if tuple(shape[1:]) != expected:
-        raise ValueError(f"{owner}: {name} expected images of shape {expected} (channels, height, width), the size "
-                         f"the model was built for, got {tuple(shape[1:])}; build Autoencoder(image_size="
+        raise ValueError(f"{owner}: {name} expected images of shape {expected} "
+                         f"(channels, height, width), the size the model was built for, "
+                         f"got {tuple(shape[1:])}; build Autoencoder(image_size="
                          f"{tuple(shape[2:])}, channels={shape[1]}) for these")
     if shape[0] == 0:
         raise ValueError(f"{owner}: {name} expected at least one image, got shape {tuple(shape)}")
 
 
 class Autoencoder(NeuralNetwork):
-    """Chapter 7's convolutional autoencoder: a ``NeuralNetwork`` of encoder then decoder layers, with
-    ``MeanSquaredError`` as its loss; ``.encoder`` and ``.decoder`` are its two halves as ``nn.Sequential``s.
+    """Chapter 7's convolutional autoencoder: a ``NeuralNetwork`` of encoder then decoder layers,
+    with ``MeanSquaredError`` as its loss; ``.encoder`` and ``.decoder`` are its two halves as
+    ``nn.Sequential``s.
 
-    ``image_size`` is H or (H, W); ``channels`` is C. ``weight_init`` applies to every layer ("glorot" by
-    default; the book keeps PyTorch's own initialisation, which a NumPy stream cannot reproduce). The
-    parameters are drawn at construction, from ``seed``, in layer order: the numbers of the scratch backend.
-    Train it like any network with the image as its own target: ``Trainer(ae, opt).fit(X, X)``.
+    ``image_size`` is H or (H, W); ``channels`` is C. ``weight_init`` applies to every layer
+    ("glorot" by default; the book keeps PyTorch's own initialisation, which a NumPy stream cannot
+    reproduce). The parameters are drawn at construction, from ``seed``, in layer order: the numbers
+    of the scratch backend. Train it like any network with the image as its own target:
+    ``Trainer(ae, opt).fit(X, X)``.
 
-    Shapes: forward x (N, C, H, W) -> reconstruction (N, C, H, W); ``encode`` x -> z (N, encoding_dim);
-    ``decode`` z -> (N, C, H, W). State-dict keys as the scratch backend's.
+    Shapes: forward x (N, C, H, W) -> reconstruction (N, C, H, W);
+    ``encode`` x -> z (N, encoding_dim); ``decode`` z -> (N, C, H, W). State-dict keys as the
+    scratch backend's.
     """
 
     def __init__(
@@ -84,7 +91,8 @@ class Autoencoder(NeuralNetwork):
         self.decoder_layers = [Dense(c2 * H * W, Tanh(), weight_init=init), Reshape((c2, H, W)),
                                Conv2D(c1, k, activation=Tanh(), weight_init=init),
                                Conv2D(self.channels, k, activation=Tanh(), weight_init=init)]
-        super().__init__(self.encoder_layers + self.decoder_layers, MeanSquaredError(), seed=seed, dtype=dtype)
+        super().__init__(self.encoder_layers + self.decoder_layers, MeanSquaredError(),
+                         seed=seed, dtype=dtype)
         # build now: the image size fixes every shape, and decode() may be called before any forward
         self.build(self.tensor("x", np.zeros((1, self.channels, H, W))))
         self.encoder = nn.Sequential(*[layer.module for layer in self.encoder_layers])
@@ -96,14 +104,15 @@ class Autoencoder(NeuralNetwork):
         return (self.channels, *self.image_size)
 
     def tensor(self, name: str, x: Any) -> torch.Tensor:
-        """Every input of the network passes here (forward, train_batch, the Trainer): check it is a batch of
-        finite images of the size the model was built for, then convert to the network's dtype."""
+        """Every input of the network passes here (forward, train_batch, the Trainer): check it
+        is a batch of finite images of the size the model was built for, then convert to the
+        network's dtype."""
         _check_images(repr(self), name, tuple(np.shape(x)), self.input_shape)
         return super().tensor(name, x)
 
     @staticmethod
     def _apply_half(half: nn.Module, x: torch.Tensor, batch_size: int) -> np.ndarray:
-        """``half`` in inference mode without autograd, ``batch_size`` rows at a time (bounded memory)."""
+        """``half`` in eval mode, no autograd, ``batch_size`` rows at a time (bounded memory)."""
         half.eval()
         with torch.no_grad():
             return to_numpy(torch.cat([half(b) for b in x.split(batch_size)]))
@@ -118,8 +127,8 @@ class Autoencoder(NeuralNetwork):
         check_positive_int("batch_size", batch_size)
         z = check_array("z", z, ndim=2)
         if z.shape[1] != self.encoding_dim or z.shape[0] == 0:
-            raise ValueError(f"{self!r}: z expected encodings of shape (N, {self.encoding_dim}) with N >= 1, got "
-                             f"shape {z.shape}")
+            raise ValueError(f"{self!r}: z expected encodings of shape (N, {self.encoding_dim}) "
+                             f"with N >= 1, got shape {z.shape}")
         return self._apply_half(self.decoder, to_tensor(z, self.torch_dtype), batch_size)
 
     def __repr__(self) -> str:

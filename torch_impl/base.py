@@ -1,8 +1,9 @@
 """The protocol adapter: a thin layer between dlfs's NumPy interface and plain PyTorch modules.
 
-Every torch-side layer holds a real ``nn.Module`` in ``.module``. ``forward(x, training)`` takes and returns
-NumPy arrays (the shared interface); ``backward(grad_out)`` runs ``torch.autograd`` with that upstream
-gradient. Training (``torch_impl/trainer.py``) uses the modules directly, tensor to tensor.
+Every torch-side layer holds a real ``nn.Module`` in ``.module``. ``forward(x, training)`` takes
+and returns NumPy arrays (the shared interface); ``backward(grad_out)`` runs ``torch.autograd``
+with that upstream gradient. Training (``torch_impl/trainer.py``) uses the modules directly,
+tensor to tensor.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ class TorchLayer:
         self.neurons = neurons
         self.first = True
         self.module: nn.Module = nn.Identity()
-        self.rng: np.random.Generator = np.random.default_rng(0)  # a network hands every layer its stream
+        self.rng: np.random.Generator = np.random.default_rng(0)  # replaced by the network's stream
 
-    # --- building -----------------------------------------------------------------------------------------
+    # --- building ---------------------------------------------------------------------------------
     def _setup_layer(self, x: torch.Tensor) -> None:
         """Create ``self.module`` for input ``x`` (first batch)."""
 
@@ -58,7 +59,7 @@ class TorchLayer:
             self.first = False
         self._check_input(x)
 
-    # --- the shared NumPy protocol -------------------------------------------------------------------------
+    # --- the shared NumPy protocol ----------------------------------------------------------------
     def forward(self, input_: Any, training: bool = True) -> np.ndarray:
         x = to_tensor(check_layer_input(self, input_))
         self.build(x)
@@ -71,16 +72,17 @@ class TorchLayer:
         check_forward_called(self, hasattr(self, "_out"))
         g = to_tensor(output_grad, self._out.dtype)
         if g.shape != self._out.shape:
-            raise ValueError(f"{self!r}.backward: expected a gradient of shape {tuple(self._out.shape)} "
-                             f"(the output's), got {tuple(g.shape)}")
+            raise ValueError(f"{self!r}.backward: expected a gradient of shape "
+                             f"{tuple(self._out.shape)} (the output's), got {tuple(g.shape)}")
         self.module.zero_grad(set_to_none=True)
         self._out.backward(g)
         return to_numpy(self._x.grad)
 
     def _require_built(self, what: str) -> None:
         if self.first:
-            raise RuntimeError(f"{self!r}.{what}: the layer has no parameters until it sees its first input "
-                               f"(call forward once, or build the network with a sample batch)")
+            raise RuntimeError(f"{self!r}.{what}: the layer has no parameters until it sees its "
+                               f"first input (call forward once, or build the network with a "
+                               f"sample batch)")
 
     def _canonical(self) -> dict[str, torch.Tensor]:
         """Parameter name -> tensor in the canonical layout (may be a view, e.g. a transpose)."""
@@ -116,10 +118,12 @@ class TorchLayer:
     @property
     def dtype_np(self) -> np.dtype:
         p = next(self.module.parameters(), None)
-        return np.dtype(str(p.dtype).replace("torch.", "")) if p is not None else np.dtype("float64")
+        return (np.dtype(str(p.dtype).replace("torch.", "")) if p is not None
+                else np.dtype("float64"))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.neurons})" if self.neurons else f"{type(self).__name__}()"
+        return (f"{type(self).__name__}({self.neurons})" if self.neurons
+                else f"{type(self).__name__}()")
 
 
 def copy_(param: torch.Tensor, value: np.ndarray) -> None:

@@ -1,10 +1,10 @@
-"""The 2-D convolution layer: ``nn.Conv2d`` followed by the activation's module (and ``nn.Flatten``, dropout).
+"""The 2-D convolution layer: ``nn.Conv2d``, the activation's module (and ``nn.Flatten``, dropout).
 
-Layouts: canonical W is (C, O, kh, kw) (the book's: in, out, k, k) = ``conv.weight.permute(1, 0, 2, 3)``
-(``nn.Conv2d.weight`` is (O, C, kh, kw)); canonical B is (1, O, 1, 1) = ``conv.bias.reshape(1, O, 1, 1)``.
-``padding="same"`` follows PyTorch's definition (see ``dlfs/windows.py``): for an even kernel one more zero
-on the bottom/right, applied by an ``nn.ZeroPad2d`` before the convolution (a test checks it against
-``F.conv2d(padding="same")``).
+Layouts: canonical W is (C, O, kh, kw) (the book's: in, out, k, k) =
+``conv.weight.permute(1, 0, 2, 3)`` (``nn.Conv2d.weight`` is (O, C, kh, kw)); canonical B is
+(1, O, 1, 1) = ``conv.bias.reshape(1, O, 1, 1)``. ``padding="same"`` follows PyTorch's definition
+(see ``dlfs/windows.py``): for an even kernel one more zero on the bottom/right, applied by an
+``nn.ZeroPad2d`` before the convolution (a test checks it against ``F.conv2d(padding="same")``).
 """
 
 from __future__ import annotations
@@ -27,14 +27,16 @@ __all__ = ["Conv2D"]
 
 
 class Conv2D(TorchLayer):
-    """A 2-D convolution layer of ``out_channels`` filters: ``dropout(flatten(activation(conv(x, W) + B)))``.
+    """A 2-D convolution layer of ``out_channels`` filters:
+    ``dropout(flatten(activation(conv(x, W) + B)))``.
 
-    ``kernel_size`` and ``stride`` are an int or a pair (height, width). ``padding`` is ``"same"`` (the output
-    keeps the input's size; needs stride 1; an even kernel pads one more zero bottom/right, as PyTorch),
-    ``"valid"`` (no padding) or an int number of zeros on every side. ``bias=False`` is the book's layer (no B).
-    ``activation`` is an instance, a name or None (Linear); ``weight_init`` is ``"standard"`` (N(0, 1), the
-    book's) or ``"glorot"`` (fans C*kh*kw and O*kh*kw, as ``torch.nn.init``). ``dropout`` is the drop
-    probability of inverted dropout after the activation; ``flatten=True`` reshapes the output to
+    ``kernel_size`` and ``stride`` are an int or a pair (height, width). ``padding`` is
+    ``"same"`` (the output keeps the input's size; needs stride 1; an even kernel pads one more
+    zero bottom/right, as PyTorch), ``"valid"`` (no padding) or an int number of zeros on every
+    side. ``bias=False`` is the book's layer (no B). ``activation`` is an instance, a name or
+    None (Linear); ``weight_init`` is ``"standard"`` (N(0, 1), the book's) or ``"glorot"``
+    (fans C*kh*kw and O*kh*kw, as ``torch.nn.init``). ``dropout`` is the drop probability of
+    inverted dropout after the activation; ``flatten=True`` reshapes the output to
     (N, O*Ho*Wo) for a following Dense layer, as the book's layer does.
 
     Parameters: W (C, O, kh, kw), B (1, O, 1, 1). Input (N, C, H, W) -> output (N, O, Ho, Wo).
@@ -73,20 +75,23 @@ class Conv2D(TorchLayer):
         check_image(repr(self), tuple(x.shape))
         output_hw(repr(self), tuple(x.shape[2:]), self.kernel_size, self.stride, self.pads)
         if self.in_channels is not None and x.shape[1] != self.in_channels:
-            raise ValueError(f"{self!r}: expected {self.in_channels} input channels (the number it was built for), "
-                             f"got {x.shape[1]} in shape {tuple(x.shape)}")
+            raise ValueError(f"{self!r}: expected {self.in_channels} input channels (the number "
+                             f"it was built for), got {x.shape[1]} in shape {tuple(x.shape)}")
 
     def _setup_layer(self, x: torch.Tensor) -> None:
-        C, O, (kh, kw), dtype = x.shape[1], self.neurons, self.kernel_size, str(x.dtype).replace("torch.", "")
+        C, O, (kh, kw), dtype = (x.shape[1], self.neurons, self.kernel_size,
+                                 str(x.dtype).replace("torch.", ""))
         scale = init_scale(self.weight_init, C * kh * kw, O * kh * kw)
         # the same draws, in the same order, as scratch.Conv2D: W (C, O, kh, kw) then B (1, O, 1, 1)
         W = draw(self.rng, (C, O, kh, kw), scale, dtype)
         B = draw(self.rng, (1, O, 1, 1), scale, dtype) if self.bias else None
         top, bottom, left, right = self.pads
         symmetric = top == bottom and left == right
-        # "same" with an even kernel pads asymmetrically: an explicit ZeroPad2d, which is what nn.Conv2d(padding=
-        # "same") does internally (with a warning about the copy); everything else is nn.Conv2d's padding
-        self.conv = nn.Conv2d(C, O, self.kernel_size, stride=self.stride, padding=(top, left) if symmetric else 0,
+        # "same" with an even kernel pads asymmetrically: an explicit ZeroPad2d, which is what
+        # nn.Conv2d(padding="same") does internally (with a warning about the copy); everything
+        # else is nn.Conv2d's padding
+        self.conv = nn.Conv2d(C, O, self.kernel_size, stride=self.stride,
+                              padding=(top, left) if symmetric else 0,
                               bias=self.bias, dtype=x.dtype)
         with torch.no_grad():
             copy_(self.conv.weight, W.transpose(1, 0, 2, 3))
@@ -96,7 +101,7 @@ class Conv2D(TorchLayer):
         modules += [self.conv, self.activation.module]
         if self.flatten:
             modules.append(nn.Flatten())
-        if self.dropout > 0:  # its mask stream is spawned after the weights are drawn, as in scratch.Conv2D
+        if self.dropout > 0:  # the mask stream is spawned after the weights, as in scratch
             modules.append(Dropout(self.dropout, rng=self.rng.spawn(1)[0]).module)
         self.module = nn.Sequential(*modules)
         self.in_channels = C

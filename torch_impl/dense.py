@@ -1,7 +1,7 @@
 """The dense layer: ``nn.Linear`` followed by the activation's module.
 
-Layouts: canonical W is (in, out) = ``linear.weight.T`` (``nn.Linear.weight`` is (out, in)); canonical
-B is (1, out) = ``linear.bias[None, :]``.
+Layouts: canonical W is (in, out) = ``linear.weight.T`` (``nn.Linear.weight`` is (out, in));
+canonical B is (1, out) = ``linear.bias[None, :]``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from torch_impl.dropout import Dropout
 class Dense(TorchLayer):
     """A fully connected layer of ``neurons`` units: ``activation(x @ W + B)``.
 
-    ``activation`` is an instance (``Tanh()``), a name (``"tanh"``) or None (Linear). ``weight_init`` is
-    ``"standard"`` (N(0, 1), the book's) or ``"glorot"``. ``dropout`` is the drop probability p of inverted
-    dropout applied to this layer's output (after the activation) in training; its keep-masks come from a
-    child of the layer's NumPy stream (see ``Dropout``), the same in both backends.
+    ``activation`` is an instance (``Tanh()``), a name (``"tanh"``) or None (Linear).
+    ``weight_init`` is ``"standard"`` (N(0, 1), the book's) or ``"glorot"``. ``dropout`` is the drop
+    probability p of inverted dropout applied to this layer's output (after the activation) in
+    training; its keep-masks come from a child of the layer's NumPy stream (see ``Dropout``), the
+    same in both backends.
     """
 
     param_names = ("W", "B")
@@ -46,11 +47,12 @@ class Dense(TorchLayer):
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 2:
-            raise ValueError(f"{self!r}: expected a 2-D (batch, features) input, got {x.ndim}-D shape "
-                             f"{tuple(x.shape)}" + (" (use x.reshape(1, -1) for one sample)" if x.ndim == 1 else ""))
+            raise ValueError(f"{self!r}: expected a 2-D (batch, features) input, got "
+                             f"{x.ndim}-D shape {tuple(x.shape)}" +
+                             (" (use x.reshape(1, -1) for one sample)" if x.ndim == 1 else ""))
         if not self.first and x.shape[1] != self.linear.in_features:
-            raise ValueError(f"{self!r}: expected input width {self.linear.in_features} (the width it "
-                             f"was built for), got {x.shape[1]}")
+            raise ValueError(f"{self!r}: expected input width {self.linear.in_features} "
+                             f"(the width it was built for), got {x.shape[1]}")
 
     def _setup_layer(self, x: torch.Tensor) -> None:
         fan_in, dtype = x.shape[1], str(x.dtype).replace("torch.", "")
@@ -63,7 +65,7 @@ class Dense(TorchLayer):
             copy_(self.linear.weight, W.T)
             copy_(self.linear.bias, B[0])
         modules = [self.linear, self.activation.module]
-        if self.dropout > 0:  # its mask stream is spawned after the weights are drawn, as in scratch.Dense
+        if self.dropout > 0:  # its mask stream is spawned after W and B, as in scratch.Dense
             modules.append(Dropout(self.dropout, rng=self.rng.spawn(1)[0]).module)
         self.module = nn.Sequential(*modules)
 

@@ -2,12 +2,13 @@
 
 Shapes: input, output and mask are all (batch, ...); dropout is elementwise.
 
-Why not ``nn.Dropout``: it draws its masks from torch's global RNG, so a scratch and a torch network trained
-"the same way" would drop different units and their trajectories could only be compared statistically.
-``MaskedDropout`` takes its mask from a source it is given (by default ``dlfs.training.dropout_mask`` on the
-layer's NumPy stream, the same draws the scratch backend makes) and applies it as a plain multiplication, so
-autograd, ``train()``/``eval()`` and ``nn.Sequential`` work as with any module, and training with dropout is
-exactly reproducible across the backends. With ``mask_source=None`` it is ``F.dropout`` on torch's own RNG.
+Why not ``nn.Dropout``: it draws its masks from torch's global RNG, so a scratch and a torch network
+trained "the same way" would drop different units and their trajectories could only be compared
+statistically. ``MaskedDropout`` takes its mask from a source it is given (by default
+``dlfs.training.dropout_mask`` on the layer's NumPy stream, the same draws the scratch backend
+makes) and applies it as a plain multiplication, so autograd, ``train()``/``eval()`` and
+``nn.Sequential`` work as with any module, and training with dropout is exactly reproducible
+across the backends. With ``mask_source=None`` it is ``F.dropout`` on torch's own RNG.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ MaskSource = Callable[[tuple[int, ...], np.dtype], np.ndarray]
 
 
 class MaskedDropout(nn.Module):
-    """Inverted dropout whose keep-mask is injected: in training, ``x * mask_source(x.shape, dtype)``.
+    """Inverted dropout with an injected keep-mask: ``x * mask_source(x.shape, dtype)`` in training.
 
-    ``mask_source`` returns a NumPy array of ``x``'s shape holding ``1 / (1 - p)`` (kept) or 0 (dropped). In
-    ``eval()`` mode, or with ``p == 0``, the module is the identity.
+    ``mask_source`` returns a NumPy array of ``x``'s shape holding ``1 / (1 - p)`` (kept) or 0
+    (dropped). In ``eval()`` mode, or with ``p == 0``, the module is the identity.
     """
 
     def __init__(self, p: float, mask_source: MaskSource | None = None) -> None:
@@ -53,12 +54,12 @@ class MaskedDropout(nn.Module):
 
 
 class Dropout(TorchLayer):
-    """Inverted dropout with drop probability p: ``.module`` is a ``MaskedDropout`` fed from a NumPy stream.
+    """Inverted dropout with drop probability p as a ``MaskedDropout`` fed from a NumPy stream.
 
     The keep-masks come from ``rng`` when given (a layer passes a child of its stream:
-    ``Dropout(p, rng=self.rng.spawn(1)[0])`` and puts ``.module`` in its ``nn.Sequential``), otherwise from a
-    child spawned at build time from ``self.rng``, the stream a ``NeuralNetwork`` hands every layer: the same
-    draws as the scratch backend's ``Dropout``.
+    ``Dropout(p, rng=self.rng.spawn(1)[0])`` and puts ``.module`` in its ``nn.Sequential``),
+    otherwise from a child spawned at build time from ``self.rng``, the stream a ``NeuralNetwork``
+    hands every layer: the same draws as the scratch backend's ``Dropout``.
 
     Parameters
     ----------
@@ -72,13 +73,13 @@ class Dropout(TorchLayer):
         super().__init__()
         self.p = check_dropout("Dropout p", p)
         if rng is not None:
-            check_instance("Dropout rng", rng, np.random.Generator, "a numpy.random.Generator (np.random."
-                           "default_rng(seed)) or None")
+            check_instance("Dropout rng", rng, np.random.Generator,
+                           "a numpy.random.Generator (np.random.default_rng(seed)) or None")
         self.mask_rng = rng
         self.module = MaskedDropout(self.p, self._mask)
 
     def _setup_layer(self, x: torch.Tensor) -> None:
-        if self.mask_rng is None:  # spawned at build, in layer order, as the scratch side at its first forward
+        if self.mask_rng is None:  # spawned at build, in layer order (scratch: at first forward)
             self.mask_rng = self.rng.spawn(1)[0]
 
     def _mask(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

@@ -1,14 +1,16 @@
-"""Chapter 1, foundations, in PyTorch: the same functions as ``scratch/foundations.py``, in the same order, but
-every derivative comes from autograd instead of being derived by hand -- so a learner can see that
-``torch.func.grad`` and ``torch.autograd.grad`` give exactly what the hand-derived chain rule gives.
+"""Chapter 1, foundations, in PyTorch: the same functions as ``scratch/foundations.py``, in the same
+order, but every derivative comes from autograd instead of being derived by hand -- so a learner can
+see that ``torch.func.grad`` and ``torch.autograd.grad`` give exactly what the hand-derived chain
+rule gives.
 
-Every public function takes and returns NumPy arrays. The elementwise functions also accept torch tensors and
-then return tensors, which is what lets autograd trace through them (``sigmoid(torch_tensor)`` stays on the
-tape). Functions passed in as ``sigma`` or in a ``chain`` must be written with torch operations: the ones
-here, ``torch.sigmoid``, ``lambda x: x ** 2``, ...
+Every public function takes and returns NumPy arrays. The elementwise functions also accept torch
+tensors and then return tensors, which is what lets autograd trace through them
+(``sigmoid(torch_tensor)`` stays on the tape). Functions passed in as ``sigma`` or in a ``chain``
+must be written with torch operations: the ones here, ``torch.sigmoid``, ``lambda x: x ** 2``, ...
 
-Shapes: as in the scratch module -- elementwise functions keep the shape; ``X`` is (n, d_in), ``W`` is
-(d_in, d_out), ``N = X @ W`` and ``S = sigma(N)`` are (n, d_out), ``output_grad`` is (n, d_out).
+Shapes: as in the scratch module -- elementwise functions keep the shape; ``X`` is (n, d_in),
+``W`` is (d_in, d_out), ``N = X @ W`` and ``S = sigma(N)`` are (n, d_out), ``output_grad`` is
+(n, d_out).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from dlfs.errors import check_array, check_callable, check_matmul_shapes, check_
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
 __all__ = [
-    "square", "square_deriv", "relu", "relu_deriv", "leaky_relu", "leaky_relu_deriv", "sigmoid", "sigmoid_deriv",
+    "square", "square_deriv", "relu", "relu_deriv",
+    "leaky_relu", "leaky_relu_deriv", "sigmoid", "sigmoid_deriv",
     "deriv", "derivative",
     "chain", "chain_deriv_2", "chain_deriv_3", "chain_deriv",
     "multiple_inputs_add", "multiple_inputs_add_backward",
@@ -39,16 +42,17 @@ __all__ = [
 
 
 def _tensor(name: str, x: Any, ndim: int | None = None) -> torch.Tensor:
-    """A tensor passes through untouched (autograd may be tracing it); anything else is validated and copied
-    into a float tensor (integers become float64, as in the scratch backend)."""
+    """A tensor passes through untouched (autograd may be tracing it); anything else is validated
+    and copied into a float tensor (integers become float64, as in the scratch backend)."""
     if isinstance(x, torch.Tensor):
         if ndim is not None and x.ndim != ndim:
-            raise ValueError(f"{name}: expected a {ndim}-D array, got {x.ndim}-D shape {tuple(x.shape)}")
+            raise ValueError(f"{name}: expected a {ndim}-D array, "
+                             f"got {x.ndim}-D shape {tuple(x.shape)}")
         return x
     arr = check_array(name, x, ndim=ndim)
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
-    return torch.tensor(np.ascontiguousarray(arr))  # a copy: torch refuses negative strides (x[::-1])
+    return torch.tensor(np.ascontiguousarray(arr))  # copy: torch refuses negative strides (x[::-1])
 
 
 def _numpy(t: Any) -> np.ndarray:
@@ -56,12 +60,13 @@ def _numpy(t: Any) -> np.ndarray:
 
 
 def _call(name: str, f: Callable[..., Any], *args: torch.Tensor) -> torch.Tensor:
-    """``f(*args)``, insisting on a tensor back: a NumPy function would silently cut autograd's tape."""
+    """``f(*args)``, insisting on a tensor: a NumPy function would silently cut autograd's tape."""
     out = f(*args)
     if not isinstance(out, torch.Tensor):
-        raise TypeError(f"{name}: {getattr(f, '__name__', type(f).__name__)} returned {type(out).__name__}, not a "
-                        f"torch tensor; autograd needs a function written with torch operations (the functions "
-                        f"of torch_impl.foundations, torch.sigmoid, lambda x: x ** 2, ...)")
+        raise TypeError(f"{name}: {getattr(f, '__name__', type(f).__name__)} returned "
+                        f"{type(out).__name__}, not a torch tensor; autograd needs a function "
+                        f"written with torch operations (the functions of torch_impl.foundations, "
+                        f"torch.sigmoid, lambda x: x ** 2, ...)")
     return out
 
 
@@ -78,13 +83,13 @@ def _numpy_boundary(fn: Callable[..., torch.Tensor]) -> Callable[..., Any]:
 
 
 def _autograd_derivative(name: str, f: Callable[..., Any], x: torch.Tensor) -> torch.Tensor:
-    """f'(x) at every element of x: ``torch.func.grad`` of the scalar function f, vmapped over the elements."""
+    """f'(x) at every element of x: ``torch.func.grad`` of the scalar function f, vmapped over x."""
     if x.numel() == 0:
         return torch.zeros_like(x)
     return vmap(grad(lambda t: _call(name, f, t)))(x.reshape(-1)).reshape(x.shape)
 
 
-# --- elementary functions, each beside its derivative (by autograd) ---------------------------------------------
+# --- elementary functions, each beside its derivative (by autograd) -------------------------------
 
 @_numpy_boundary
 def square(x: np.ndarray) -> np.ndarray:
@@ -134,11 +139,11 @@ def sigmoid_deriv(x: np.ndarray) -> np.ndarray:
     return _autograd_derivative("sigmoid_deriv", sigmoid, x)
 
 
-# --- derivatives -------------------------------------------------------------------------------------------
+# --- derivatives ----------------------------------------------------------------------------------
 
 def deriv(func: ArrayFunction, input_: np.ndarray, delta: float = 0.001) -> np.ndarray:
-    """The centred difference (f(x + delta) - f(x - delta)) / (2 delta), computed on tensors: numerical
-    differentiation needs no autograd, so this is the scratch formula in torch arithmetic."""
+    """The centred difference (f(x + delta) - f(x - delta)) / (2 delta), computed on tensors:
+    numerical differentiation needs no autograd: this is the scratch formula in torch arithmetic."""
     check_callable("deriv: func", func)
     delta = check_positive_float("deriv: delta", delta)
     x = _tensor("deriv: input_", input_)
@@ -158,19 +163,23 @@ def derivative(func: ArrayFunction) -> ArrayFunction:
     return f_prime
 
 
-# --- nested functions and the chain rule -------------------------------------------------------------------
+# --- nested functions and the chain rule ----------------------------------------------------------
 
-def _check_chain(name: str, chain: Sequence[ArrayFunction], length: int | None = None) -> list[ArrayFunction]:
+def _check_chain(name: str, chain: Sequence[ArrayFunction],
+                 length: int | None = None) -> list[ArrayFunction]:
     """A non-empty list of callables (of ``length`` functions when given)."""
-    if callable(chain) or isinstance(chain, str | bytes | np.ndarray) or not isinstance(chain, Sequence):
+    if (callable(chain) or isinstance(chain, str | bytes | np.ndarray)
+            or not isinstance(chain, Sequence)):
         raise TypeError(f"{name}: expected a list of functions such as [square, sigmoid], "
                         f"got {type(chain).__name__}")
     if len(chain) == 0:
-        raise ValueError(f"{name}: expected at least one function, got an empty {type(chain).__name__}")
+        raise ValueError(f"{name}: expected at least one function, "
+                         f"got an empty {type(chain).__name__}")
     for i, f in enumerate(chain):
         check_callable(f"{name}[{i}]", f)
     if length is not None and len(chain) != length:
-        raise ValueError(f"{name}: expected a chain of exactly {length} functions, got {len(chain)}")
+        raise ValueError(f"{name}: expected a chain of exactly {length} functions, "
+                         f"got {len(chain)}")
     return list(chain)
 
 
@@ -184,13 +193,13 @@ def _compose(funcs: list[ArrayFunction]) -> ArrayFunction:
 
 
 def chain(functions: Sequence[ArrayFunction]) -> ArrayFunction:
-    """The composition of a list of functions, applied first to last: ``chain([f1, f2])(x) = f2(f1(x))``."""
+    """The composition of functions, applied first to last: ``chain([f1, f2])(x) = f2(f1(x))``."""
     return _compose(_check_chain("chain: functions", functions))
 
 
 def chain_deriv_2(chain: Sequence[ArrayFunction], input_range: np.ndarray) -> np.ndarray:
-    """d/dx f2(f1(x)) by autograd: the forward pass records f1(x) on the tape, the backward pass multiplies
-    f2'(f1(x)) by f1'(x) -- the chain rule, done by torch."""
+    """d/dx f2(f1(x)) by autograd: the forward pass records f1(x) on the tape, the backward pass
+    multiplies f2'(f1(x)) by f1'(x) -- the chain rule, done by torch."""
     funcs = _check_chain("chain_deriv_2: chain", chain, 2)
     x = _tensor("chain_deriv_2: input_range", input_range)
     return _numpy(_autograd_derivative("chain_deriv_2: chain", _compose(funcs), x))
@@ -210,22 +219,24 @@ def chain_deriv(chain: Sequence[ArrayFunction], input_range: np.ndarray) -> np.n
     return _numpy(_autograd_derivative("chain_deriv: chain", _compose(funcs), x))
 
 
-# --- functions of several inputs ---------------------------------------------------------------------------
+# --- functions of several inputs ------------------------------------------------------------------
 
 def _same_shape(name: str, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = _tensor(f"{name}: x", x), _tensor(f"{name}: y", y)
     if x.shape != y.shape:
-        raise ValueError(f"{name}: x and y must have the same shape, got x {tuple(x.shape)} and y {tuple(y.shape)}")
+        raise ValueError(f"{name}: x and y must have the same shape, "
+                         f"got x {tuple(x.shape)} and y {tuple(y.shape)}")
     dtype = torch.promote_types(x.dtype, y.dtype)
     return x.to(dtype), y.to(dtype)
 
 
 def _partials(name: str, f: Callable[..., Any], x: torch.Tensor,
               y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(df/dx, df/dy) of an elementwise f(x, y), element by element: ``grad`` in both arguments, vmapped."""
+    """(df/dx, df/dy) of an elementwise f(x, y), element by element: ``grad`` in both, vmapped."""
     if x.numel() == 0:
         return _numpy(torch.zeros_like(x)), _numpy(torch.zeros_like(y))
-    dfdx, dfdy = vmap(grad(lambda a, b: _call(name, f, a, b), argnums=(0, 1)))(x.reshape(-1), y.reshape(-1))
+    dfdx, dfdy = vmap(grad(lambda a, b: _call(name, f, a, b), argnums=(0, 1)))(
+        x.reshape(-1), y.reshape(-1))
     return _numpy(dfdx.reshape(x.shape)), _numpy(dfdy.reshape(y.shape))
 
 
@@ -259,7 +270,7 @@ def multiple_inputs_multiply_backward(x: np.ndarray, y: np.ndarray,
     return _partials("multiple_inputs_multiply_backward: sigma", lambda a, b: sigma(a * b), x, y)
 
 
-# --- the matrix chain rule ---------------------------------------------------------------------------------
+# --- the matrix chain rule ------------------------------------------------------------------------
 
 def _matrices(name: str, X: np.ndarray, W: np.ndarray,
               requires_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -269,16 +280,18 @@ def _matrices(name: str, X: np.ndarray, W: np.ndarray,
     check_matmul_shapes("X", X, "W", W)
     dtype = torch.promote_types(X.dtype, W.dtype)
     # detach: never mark a caller's tensor as requiring grad
-    return X.detach().to(dtype).requires_grad_(requires_grad), W.detach().to(dtype).requires_grad_(requires_grad)
+    return (X.detach().to(dtype).requires_grad_(requires_grad),
+            W.detach().to(dtype).requires_grad_(requires_grad))
 
 
 def _output_grad(name: str, output_grad: np.ndarray | None, N: torch.Tensor) -> torch.Tensor:
-    """The upstream gradient, (n, d_out); None means ones (L = sum of the outputs, the book's case)."""
+    """Upstream gradient, (n, d_out); None means ones (L = sum of the outputs, the book's case)."""
     if output_grad is None:
         return torch.ones_like(N)
     G = _tensor(f"{name}: output_grad", output_grad)
     if G.shape != N.shape:
-        raise ValueError(f"{name}: output_grad must have the shape of X @ W, {tuple(N.shape)}, got {tuple(G.shape)}")
+        raise ValueError(f"{name}: output_grad must have the shape of X @ W, {tuple(N.shape)}, "
+                         f"got {tuple(G.shape)}")
     return G.to(N.dtype)
 
 
@@ -295,14 +308,17 @@ def _matmul_grads(name: str, X: np.ndarray, W: np.ndarray,
     return torch.autograd.grad(N, (X, W), grad_outputs=_output_grad(name, output_grad, N))
 
 
-def matmul_backward_first(X: np.ndarray, W: np.ndarray, output_grad: np.ndarray | None = None) -> np.ndarray:
-    """dL/dX for N = X @ W, by ``torch.autograd.grad`` with upstream gradient dL/dN (ones if None)."""
+def matmul_backward_first(X: np.ndarray, W: np.ndarray,
+                          output_grad: np.ndarray | None = None) -> np.ndarray:
+    """dL/dX for N = X @ W, by ``torch.autograd.grad`` with upstream gradient dL/dN
+    (ones if None)."""
     return _numpy(_matmul_grads("matmul_backward_first", X, W, output_grad)[0])
 
 
 def matmul_backward(X: np.ndarray, W: np.ndarray,
                     output_grad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(dL/dX, dL/dW) for N = X @ W, by ``torch.autograd.grad`` with upstream gradient dL/dN (ones if None)."""
+    """(dL/dX, dL/dW) for N = X @ W, by ``torch.autograd.grad`` with upstream gradient dL/dN
+    (ones if None)."""
     dX, dW = _matmul_grads("matmul_backward", X, W, output_grad)
     return _numpy(dX), _numpy(dW)
 
@@ -316,7 +332,8 @@ def matrix_forward_extra(X: np.ndarray, W: np.ndarray, sigma: ArrayFunction) -> 
 
 def matrix_function_backward_1(X: np.ndarray, W: np.ndarray, sigma: ArrayFunction,
                                output_grad: np.ndarray | None = None) -> np.ndarray:
-    """dL/dX for S = sigma(X @ W), by ``torch.autograd.grad`` with upstream gradient dL/dS (ones if None)."""
+    """dL/dX for S = sigma(X @ W), by ``torch.autograd.grad`` with upstream gradient dL/dS
+    (ones if None)."""
     check_callable("matrix_function_backward_1: sigma", sigma)
     X, W = _matrices("matrix_function_backward_1", X, W, requires_grad=True)
     S = _call("matrix_function_backward_1: sigma", sigma, X @ W)
@@ -331,7 +348,8 @@ def matrix_function_forward_sum(X: np.ndarray, W: np.ndarray, sigma: ArrayFuncti
     return float(_call("matrix_function_forward_sum: sigma", sigma, X @ W).sum())
 
 
-def matrix_function_backward_sum_1(X: np.ndarray, W: np.ndarray, sigma: ArrayFunction) -> np.ndarray:
+def matrix_function_backward_sum_1(X: np.ndarray, W: np.ndarray,
+                                   sigma: ArrayFunction) -> np.ndarray:
     """dL/dX for L = sum(sigma(X @ W)), by ``torch.func.grad``."""
     check_callable("matrix_function_backward_sum_1: sigma", sigma)
     return matrix_function_backward_sum(X, W, sigma)[0]
@@ -339,8 +357,8 @@ def matrix_function_backward_sum_1(X: np.ndarray, W: np.ndarray, sigma: ArrayFun
 
 def matrix_function_backward_sum(X: np.ndarray, W: np.ndarray,
                                  sigma: ArrayFunction) -> tuple[np.ndarray, np.ndarray]:
-    """(dL/dX, dL/dW) for L = sum(sigma(X @ W)): ``torch.func.grad`` of L in both arguments -- L is a
-    scalar, so no upstream gradient is needed."""
+    """(dL/dX, dL/dW) for L = sum(sigma(X @ W)): ``torch.func.grad`` of L in both arguments --
+    L is a scalar, so no upstream gradient is needed."""
     check_callable("matrix_function_backward_sum: sigma", sigma)
     X, W = _matrices("matrix_function_backward_sum", X, W)
 

@@ -1,15 +1,17 @@
-"""The gated recurrent unit in its two variants: ``nn.GRUCell``/``nn.GRU`` (``gru="torch"``) and a small custom
-module for the book's classic GRU (``gru="classic"``), behind the shared interface.
+"""The gated recurrent unit in its two variants: ``nn.GRUCell``/``nn.GRU`` (``gru="torch"``) and a
+small custom module for the book's classic GRU (``gru="classic"``), behind the shared interface.
 
     r = sigma(x W_xr + h W_hr + B_r),  u = sigma(x W_xu + h W_hu + B_u)
-    classic: n = tanh(x W_xh + (r * h) W_hh + B_h)          torch: n = tanh(x W_xh + B_h + r * (h W_hh + B_hh))
+    classic: n = tanh(x W_xh + (r * h) W_hh + B_h)
+    torch:   n = tanh(x W_xh + B_h + r * (h W_hh + B_hh))
     h_new = u * h + (1 - u) * n
 
-Canonical parameters: ``W_xr, W_xu, W_xh`` (V, H), ``W_hr, W_hu, W_hh`` (H, H), ``B_r, B_u, B_h`` (1, H), and for
-the torch variant ``B_hh`` (1, H). PyTorch stacks the row blocks r, z (our u), n: ``weight_ih`` (3H, V) holds
-``W_x<g>.T``, ``weight_hh`` (3H, H) holds ``W_h<g>.T``, ``bias_ih`` holds ``B_r, B_u, B_h``; ``bias_hh`` holds
-zeros for r and z (their gradient is masked) and ``B_hh`` for n. The classic module has no ``bias_hh``: with
-the reset before the matmul a second bias would only add to ``B_h``.
+Canonical parameters: ``W_xr, W_xu, W_xh`` (V, H), ``W_hr, W_hu, W_hh`` (H, H), ``B_r, B_u, B_h``
+(1, H), and for the torch variant ``B_hh`` (1, H). PyTorch stacks the row blocks r, z (our u), n:
+``weight_ih`` (3H, V) holds ``W_x<g>.T``, ``weight_hh`` (3H, H) holds ``W_h<g>.T``, ``bias_ih``
+holds ``B_r, B_u, B_h``; ``bias_hh`` holds zeros for r and z (their gradient is masked) and ``B_hh``
+for n. The classic module has no ``bias_hh``: with the reset before the matmul a second bias would
+only add to ``B_h``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ _NAMES = ("W_xr", "W_hr", "B_r", "W_xu", "W_hu", "B_u", "W_xh", "W_hh", "B_h")
 
 
 def classic_gru_step(gi: torch.Tensor, h: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
-    """One classic GRU step from the input projection ``gi = x W_ih^T + b_ih`` (batch, 3H) and h (batch, H)."""
+    """One classic GRU step from the input projection ``gi = x W_ih^T + b_ih`` (batch, 3H) and
+    h (batch, H)."""
     H = h.shape[1]
     r, u = torch.sigmoid(gi[:, :2 * H] + F.linear(h, weight_hh[:2 * H])).chunk(2, dim=1)
     n = torch.tanh(gi[:, 2 * H:] + F.linear(r * h, weight_hh[2 * H:]))  # reset *before* the matmul
@@ -38,7 +41,8 @@ def classic_gru_step(gi: torch.Tensor, h: torch.Tensor, weight_hh: torch.Tensor)
 
 
 class ClassicGRUCell(nn.Module):
-    """The classic GRU cell (Cho et al. 2014), with ``nn.GRUCell``'s parameter names and layouts minus ``bias_hh``."""
+    """The classic GRU cell (Cho et al. 2014), with ``nn.GRUCell``'s parameter names and layouts
+    minus ``bias_hh``."""
 
     def __init__(self, input_size: int, hidden_size: int, dtype: torch.dtype | None = None) -> None:
         super().__init__()
@@ -95,8 +99,9 @@ class _GRULayout:
 class GRUNode(_GRULayout, RecurrentNode):
     """One time step of a GRU: x (batch, V), h (batch, H) -> h_new (batch, H).
 
-    ``gru="torch"`` (default) is ``nn.GRUCell``; ``gru="classic"`` is ``ClassicGRUCell``. ``forward(x, h)`` runs
-    the step (``h=None`` means zeros); ``backward(grad_h)`` returns (dL/dx, dL/dh) and fills ``grad_dict()``.
+    ``gru="torch"`` (default) is ``nn.GRUCell``; ``gru="classic"`` is ``ClassicGRUCell``.
+    ``forward(x, h)`` runs the step (``h=None`` means zeros); ``backward(grad_h)`` returns
+    (dL/dx, dL/dh) and fills ``grad_dict()``.
     """
 
     def __init__(self, hidden_size: int, weight_init: str = "glorot", gru: str = "torch") -> None:
@@ -108,7 +113,8 @@ class GRUNode(_GRULayout, RecurrentNode):
             return nn.GRUCell(V, self.hidden_size, dtype=dtype)
         return ClassicGRUCell(V, self.hidden_size, dtype=dtype)
 
-    def forward(self, x: np.ndarray, h: np.ndarray | None = None, training: bool = True) -> np.ndarray:
+    def forward(self, x: np.ndarray, h: np.ndarray | None = None,
+                training: bool = True) -> np.ndarray:
         """x (batch, V), h (batch, H) or None -> h_new (batch, H)."""
         self._x = self._input(x)
         self._h = self._state_tensor("h", h, self._x)

@@ -12,8 +12,9 @@ from torch_impl.base import to_numpy, to_tensor
 def closed_form_linear_regression(X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     """Least squares ``min ||X W + B - y||^2`` solved exactly.
 
-    Shapes: X (n, d), y (n,) or (n, 1). Returns a canonical ``Dense(1)`` state dict: W (d, 1), B (1, 1).
-    ``torch.linalg.lstsq`` on ``[X, 1]`` with the SVD-based ``gelsd`` driver, as NumPy's ``lstsq``.
+    Shapes: X (n, d), y (n,) or (n, 1). Returns a canonical ``Dense(1)`` state dict:
+    W (d, 1), B (1, 1). ``torch.linalg.lstsq`` on ``[X, 1]`` with the SVD-based ``gelsd`` driver,
+    as NumPy's ``lstsq``.
     """
     X = check_array("X", X, ndim=2)
     y = check_array("y", y, ndim=(1, 2))

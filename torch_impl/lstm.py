@@ -1,9 +1,9 @@
 """The long short-term memory network: ``nn.LSTMCell`` and ``nn.LSTM`` behind the shared interface.
 
 Canonical parameters (the book's ``LSTMNode``): ``W_f, W_i, W_c, W_o`` (V + H, H) on ``[x, h]`` and
-``B_f, B_i, B_c, B_o`` (1, H). PyTorch stacks the gates' rows in the order i, f, g (the candidate, our c), o:
-``weight_ih`` (4H, V) holds ``W_<gate>[:V].T`` blocks, ``weight_hh`` (4H, H) the ``W_<gate>[V:].T`` blocks,
-``bias_ih`` the biases, and ``bias_hh`` = 0 (frozen).
+``B_f, B_i, B_c, B_o`` (1, H). PyTorch stacks the gates' rows in the order i, f, g (the candidate,
+our c), o: ``weight_ih`` (4H, V) holds ``W_<gate>[:V].T`` blocks, ``weight_hh`` (4H, H) the
+``W_<gate>[V:].T`` blocks, ``bias_ih`` the biases, and ``bias_hh`` = 0 (frozen).
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ class _LSTMLayout:
 
 
 class LSTMNode(_LSTMLayout, RecurrentNode):
-    """One time step of an LSTM (``nn.LSTMCell``): x (batch, V), h and c (batch, H) -> (h_new, c_new).
+    """One LSTM time step (``nn.LSTMCell``): x (batch, V), h and c (batch, H) -> (h_new, c_new).
 
     ``forward(x, h, c)`` runs the step (None means zeros); ``backward(grad_h, grad_c)`` returns
-    (dL/dx, dL/dh, dL/dc) and fills ``grad_dict()``. ``weight_init`` is ``"glorot"`` (default) or ``"standard"``.
+    (dL/dx, dL/dh, dL/dc) and fills ``grad_dict()``. ``weight_init`` is ``"glorot"`` (default) or
+    ``"standard"``.
     """
 
     def _make_cell(self, V: int, dtype: torch.dtype) -> nn.Module:
@@ -49,12 +50,15 @@ class LSTMNode(_LSTMLayout, RecurrentNode):
 
     def backward(self, grad_h: np.ndarray,
                  grad_c: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """grad_h, grad_c (batch, H) (None: zeros) -> (dL/dx (batch, V), dL/dh (batch, H), dL/dc (batch, H))."""
-        return self._backward([self._out_h, self._out_c], [grad_h, grad_c], [self._x, self._h, self._c])
+        """grad_h, grad_c (batch, H) (None: zeros) -> (dL/dx (batch, V), dL/dh (batch, H),
+        dL/dc (batch, H))."""
+        return self._backward([self._out_h, self._out_c], [grad_h, grad_c],
+                              [self._x, self._h, self._c])
 
 
 class LSTMLayer(_LSTMLayout, RecurrentLayer):
-    """An LSTM over a sequence (``nn.LSTM``, batch_first): x (batch, time, V) -> (batch, time, H), h_0 = c_0 = 0.
+    """An LSTM over a sequence (``nn.LSTM``, batch_first):
+    x (batch, time, V) -> (batch, time, H), h_0 = c_0 = 0.
 
     State-dict keys: ``W_f, B_f, W_i, B_i, W_c, B_c, W_o, B_o``.
     """

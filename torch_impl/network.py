@@ -9,7 +9,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlfs.errors import check_array, check_dtype_name, check_forward_called, check_instance, check_seed
+from dlfs.errors import (
+    check_array,
+    check_dtype_name,
+    check_forward_called,
+    check_instance,
+    check_seed,
+)
 from dlfs.exchange import check_state
 from torch_impl.base import TORCH_DTYPES, TorchLayer, to_numpy, to_tensor
 from torch_impl.losses import Loss
@@ -18,19 +24,23 @@ from torch_impl.losses import Loss
 class NeuralNetwork:
     """``layers`` applied in order, trained against ``loss``; ``.module`` is the ``nn.Sequential``.
 
-    ``seed`` seeds the one NumPy stream from which every layer draws its initial weights in order (the same
-    numbers as the scratch backend). ``dtype`` (``"float32"`` or ``"float64"``) is what inputs are cast to.
-    State-dict keys are ``layers.<i>.<name>``.
+    ``seed`` seeds the one NumPy stream from which every layer draws its initial weights in order
+    (the same numbers as the scratch backend). ``dtype`` (``"float32"`` or ``"float64"``) is what
+    inputs are cast to. State-dict keys are ``layers.<i>.<name>``.
     """
 
-    def __init__(self, layers: Sequence[TorchLayer], loss: Loss, seed: int = 1, dtype: str = "float32") -> None:
-        check_instance("layers", layers, list | tuple, "a list of layers such as [Dense(4), Dense(1)]")
+    def __init__(self, layers: Sequence[TorchLayer], loss: Loss, seed: int = 1,
+                 dtype: str = "float32") -> None:
+        check_instance("layers", layers, list | tuple,
+                       "a list of layers such as [Dense(4), Dense(1)]")
         if not layers:
             raise ValueError("layers: expected at least one layer, got an empty list")
         for i, layer in enumerate(layers):
-            check_instance(f"layers[{i}]", layer, TorchLayer, "a torch_impl layer such as Dense(4) or Tanh()")
+            check_instance(f"layers[{i}]", layer, TorchLayer,
+                           "a torch_impl layer such as Dense(4) or Tanh()")
         self.layers = list(layers)
-        self.loss = check_instance("loss", loss, Loss, "a torch_impl loss such as MeanSquaredError()")
+        self.loss = check_instance("loss", loss, Loss,
+                                   "a torch_impl loss such as MeanSquaredError()")
         self.seed = check_seed("seed", seed)
         self.dtype = check_dtype_name("dtype", dtype)
         self.torch_dtype = TORCH_DTYPES[self.dtype]
@@ -58,7 +68,7 @@ class NeuralNetwork:
         self._built = True
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        """Forward through each layer, checking that the input fits it (a clear error, not a shape trace)."""
+        """Run the layers in turn, checking each input fits (a clear error, not a shape trace)."""
         h = x
         for layer in self.layers:
             layer._check_input(h)
@@ -75,12 +85,12 @@ class NeuralNetwork:
         return to_numpy(self._out)
 
     def backward(self, loss_grad: Any) -> np.ndarray:
-        """dL/dprediction -> dL/dx_batch via autograd; parameter gradients land in ``grad_dict()``."""
+        """dL/dprediction -> dL/dx_batch (autograd); parameter gradients land in ``grad_dict()``."""
         check_forward_called("NeuralNetwork", hasattr(self, "_out"))
         g = to_tensor(np.asarray(loss_grad), self.torch_dtype)
         if g.shape != self._out.shape:
-            raise ValueError(f"NeuralNetwork.backward: expected a gradient of shape {tuple(self._out.shape)}, "
-                             f"got {tuple(g.shape)}")
+            raise ValueError(f"NeuralNetwork.backward: expected a gradient of shape "
+                             f"{tuple(self._out.shape)}, got {tuple(g.shape)}")
         self.module.zero_grad(set_to_none=True)
         self._out.backward(g)
         return to_numpy(self._x.grad)
@@ -97,16 +107,19 @@ class NeuralNetwork:
         return float(loss.detach())
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.state_dict().items()}
+        return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in layer.state_dict().items()}
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
         check_state("NeuralNetwork", {k: v.shape for k, v in self.state_dict().items()}, state)
         for i, layer in enumerate(self.layers):
             prefix = f"layers.{i}."
-            layer.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            layer.load_state_dict({k[len(prefix):]: v for k, v in state.items()
+                                   if k.startswith(prefix)})
 
     def grad_dict(self) -> dict[str, np.ndarray]:
-        return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grad_dict().items()}
+        return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in layer.grad_dict().items()}
 
     def __repr__(self) -> str:
         return f"NeuralNetwork([{', '.join(map(repr, self.layers))}], {self.loss!r})"

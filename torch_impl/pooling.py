@@ -1,8 +1,9 @@
 """Pooling: ``nn.MaxPool2d`` and ``nn.AvgPool2d`` behind the shared interface.
 
 Shapes: input (N, C, H, W) -> output (N, C, Ho, Wo) with ``Ho = (H - kh) // sh + 1`` (no padding,
-``ceil_mode=False``). ``stride`` defaults to the kernel. Ties in max pooling: PyTorch's CPU kernel sends the
-gradient to the first maximum of the window (row-major), as the scratch backend's ``np.argmax`` does.
+``ceil_mode=False``). ``stride`` defaults to the kernel. Ties in max pooling: PyTorch's CPU kernel
+sends the gradient to the first maximum of the window (row-major), as the scratch backend's
+``np.argmax`` does.
 """
 
 from __future__ import annotations
@@ -33,20 +34,22 @@ class _Pool2D(ParameterFreeLayer):
 
 
 class MaxPool2D(_Pool2D):
-    """``nn.MaxPool2d(kernel, stride)``: the max of every window (int or (kh, kw)); stride defaults to the kernel.
+    """``nn.MaxPool2d(kernel, stride)``: the max of every window (int or (kh, kw)).
 
-    Input (N, C, H, W) -> output (N, C, Ho, Wo). No parameters.
+    ``stride`` defaults to the kernel. Input (N, C, H, W) -> output (N, C, Ho, Wo). No parameters.
     """
 
-    def __init__(self, kernel: int | tuple[int, int], stride: int | tuple[int, int] | None = None) -> None:
+    def __init__(self, kernel: int | tuple[int, int],
+                 stride: int | tuple[int, int] | None = None) -> None:
         super().__init__(nn.MaxPool2d, kernel, stride)
 
 
 class AvgPool2D(_Pool2D):
-    """``nn.AvgPool2d(kernel, stride)``: the mean of every window (int or (kh, kw)); stride defaults to the kernel.
+    """``nn.AvgPool2d(kernel, stride)``: the mean of every window (int or (kh, kw)).
 
-    Input (N, C, H, W) -> output (N, C, Ho, Wo). No parameters.
+    ``stride`` defaults to the kernel. Input (N, C, H, W) -> output (N, C, Ho, Wo). No parameters.
     """
 
-    def __init__(self, kernel: int | tuple[int, int], stride: int | tuple[int, int] | None = None) -> None:
+    def __init__(self, kernel: int | tuple[int, int],
+                 stride: int | tuple[int, int] | None = None) -> None:
         super().__init__(nn.AvgPool2d, kernel, stride)

@@ -1,16 +1,18 @@
-"""What the recurrent cells and layers share, and the time-distributed dense layer: PyTorch's modules behind the
-shared interface.
+"""What the recurrent cells and layers share, and the time-distributed dense layer: PyTorch's
+modules behind the shared interface.
 
-A *node* wraps a PyTorch cell (``nn.RNNCell``, ``nn.GRUCell``, ``nn.LSTMCell``): one time step. A *layer* wraps
-the sequence module (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``, all ``batch_first=True``): (batch, time, features) ->
-(batch, time, hidden). The hidden state (and the LSTM's cell state) starts at zero for every batch.
+A *node* wraps a PyTorch cell (``nn.RNNCell``, ``nn.GRUCell``, ``nn.LSTMCell``): one time step. A
+*layer* wraps the sequence module (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``, all ``batch_first=True``):
+(batch, time, features) -> (batch, time, hidden). The hidden state (and the LSTM's cell state)
+starts at zero for every batch.
 
-The weight exchange. PyTorch stacks the gates' rows: ``weight_ih`` (G*H, V), ``weight_hh`` (G*H, H) and two
-biases ``bias_ih``, ``bias_hh`` (G*H,), where G is the number of gate blocks. The canonical layout is the book's
-per-gate matrices (see each cell's file). A canonical bias goes into ``bias_ih``; ``bias_hh`` holds zeros and is
-frozen, so it never receives an update that the scratch side has no parameter for (``requires_grad=False``, or a
-gradient mask where only some of its blocks mean something). Reading back *sums* the two biases, so a state
-dict made by plain PyTorch (both biases non-zero) still converts exactly.
+The weight exchange. PyTorch stacks the gates' rows: ``weight_ih`` (G*H, V), ``weight_hh`` (G*H, H)
+and two biases ``bias_ih``, ``bias_hh`` (G*H,), where G is the number of gate blocks. The canonical
+layout is the book's per-gate matrices (see each cell's file). A canonical bias goes into
+``bias_ih``; ``bias_hh`` holds zeros and is frozen, so it never receives an update that the scratch
+side has no parameter for (``requires_grad=False``, or a gradient mask where only some of its blocks
+mean something). Reading back *sums* the two biases, so a state dict made by plain PyTorch (both
+biases non-zero) still converts exactly.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ __all__ = ["RNNLinear"]
 
 
 class SequenceOutput(nn.Module):
-    """``rnn(x)[0]``: the output sequence of an ``nn.RNN``/``nn.GRU``/``nn.LSTM``, dropping the final state, so
-    the layer fits in an ``nn.Sequential``. No initial state is passed: PyTorch starts it at zero."""
+    """``rnn(x)[0]``: the output sequence of an ``nn.RNN``/``nn.GRU``/``nn.LSTM``, dropping the
+    final state, so the layer fits in an ``nn.Sequential``. No initial state is passed: PyTorch
+    starts it at zero."""
 
     def __init__(self, rnn: nn.Module) -> None:
         super().__init__()
@@ -50,10 +53,11 @@ class SequenceOutput(nn.Module):
 class StackedLayout:
     """The exchange between PyTorch's stacked gate rows and the canonical per-gate matrices.
 
-    Subclasses set ``blocks`` ((torch block index, canonical gate letter), ...), ``concat`` (True: one canonical
-    W per gate acting on ``[x, h]``, shape (V + H, H); False: ``W_x<g>`` (V, H) and ``W_h<g>`` (H, H)), and
-    ``separate_hh`` (the gate whose ``bias_hh`` block is a parameter of its own, ``B_hh``; None if none), and
-    implement ``_tensors()`` -> (weight_ih, weight_hh, bias_ih, bias_hh or None).
+    Subclasses set ``blocks`` ((torch block index, canonical gate letter), ...), ``concat`` (True:
+    one canonical W per gate acting on ``[x, h]``, shape (V + H, H); False: ``W_x<g>`` (V, H) and
+    ``W_h<g>`` (H, H)), and ``separate_hh`` (the gate whose ``bias_hh`` block is a parameter of its
+    own, ``B_hh``; None if none), and implement
+    ``_tensors()`` -> (weight_ih, weight_hh, bias_ih, bias_hh or None).
     """
 
     param_names: tuple[str, ...] = ()
@@ -91,7 +95,8 @@ class StackedLayout:
         w_ih, w_hh, b_ih, b_hh = self._tensors()
         if w_ih.grad is None:
             return {n: None for n in self.param_names}
-        # dL/dB = dL/dbias_ih, as B = bias_ih + bias_hh; bias_hh's own gradient counts only where it is B_hh
+        # dL/dB = dL/dbias_ih, as B = bias_ih + bias_hh; bias_hh's own gradient counts only where
+        # it is B_hh
         hh_grad = b_hh.grad if self.separate_hh is not None else None
         return self._to_canonical(w_ih.grad, w_hh.grad, b_ih.grad, hh_grad)
 
@@ -128,15 +133,17 @@ class StackedLayout:
             b_hh.register_hook(lambda grad: grad * mask)
 
     def _draw_state(self, V: int, dtype: str) -> dict[str, np.ndarray]:
-        """The initial canonical weights, drawn from ``self.rng`` in the order the scratch node draws them."""
-        return {name: draw(self.rng, shape, scale, dtype) for name, (shape, scale) in self._spec(V).items()}
+        """The initial canonical weights, drawn from ``self.rng`` in the scratch node's order."""
+        return {name: draw(self.rng, shape, scale, dtype)
+                for name, (shape, scale) in self._spec(V).items()}
 
     def _spec(self, V: int) -> dict[str, tuple[tuple[int, ...], float]]:
         raise NotImplementedError
 
 
 class RecurrentNode(StackedLayout, TorchLayer):
-    """Base of the one-step nodes: ``self.module`` is a PyTorch cell (``weight_ih``, ``weight_hh``, ...)."""
+    """Base of the one-step nodes: ``self.module`` is a PyTorch cell
+    (``weight_ih``, ``weight_hh``, ...)."""
 
     def __init__(self, hidden_size: int, weight_init: str = "glorot") -> None:
         TorchLayer.__init__(self, check_positive_int("hidden_size", hidden_size))
@@ -144,7 +151,8 @@ class RecurrentNode(StackedLayout, TorchLayer):
         init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
         self.weight_init = weight_init
         self.input_size: int | None = None
-        # what forward stores for backward; None until the first forward (backward then says to call it first)
+        # what forward stores for backward; None until the first forward (backward then says to
+        # call it first)
         self._x = self._h = self._c = self._out = self._out_h = self._out_c = None
 
     def _scale(self, fan_in: int, fan_out: int) -> float:
@@ -167,7 +175,7 @@ class RecurrentNode(StackedLayout, TorchLayer):
             self._load_canonical(state)
 
     def _input(self, x: np.ndarray) -> torch.Tensor:
-        """Check one step's input (batch, V), build the cell on the first one, return a leaf tensor."""
+        """Check one step's input (batch, V), build the cell on the first, return a leaf tensor."""
         x = to_tensor(check_layer_input(self, x))
         check_step_input(repr(self), x, self.input_size)
         if self.first:
@@ -176,7 +184,8 @@ class RecurrentNode(StackedLayout, TorchLayer):
 
     def _backward(self, outputs: list[torch.Tensor], grads: list[np.ndarray | None],
                   inputs: list[torch.Tensor]) -> tuple[np.ndarray, ...]:
-        """Autograd from ``outputs`` with upstream ``grads`` (None: zeros); returns dL/d``inputs`` as arrays."""
+        """Autograd from ``outputs`` with upstream ``grads`` (None: zeros); returns dL/d``inputs``
+        as arrays."""
         check_forward_called(self, all(out is not None for out in outputs))
         gs = []
         for name, out, g in zip(("grad_h", "grad_c"), outputs, grads):
@@ -184,15 +193,15 @@ class RecurrentNode(StackedLayout, TorchLayer):
                 gs.append(torch.zeros_like(out))
                 continue
             if tuple(np.shape(g)) != tuple(out.shape):
-                raise ValueError(f"{self!r}.backward: expected {name} of shape {tuple(out.shape)} (the output's), "
-                                 f"got {tuple(np.shape(g))}")
+                raise ValueError(f"{self!r}.backward: expected {name} of shape {tuple(out.shape)} "
+                                 f"(the output's), got {tuple(np.shape(g))}")
             gs.append(to_tensor(np.asarray(g), out.dtype))
         self.module.zero_grad(set_to_none=True)
         torch.autograd.backward(outputs, gs)
         return tuple(to_numpy(t.grad) for t in inputs)
 
     def _state_tensor(self, name: str, s: np.ndarray | None, x: torch.Tensor) -> torch.Tensor:
-        """A leaf tensor for the incoming state ``h`` or ``c`` (zeros when None), for its gradient."""
+        """A leaf tensor for the incoming state ``h`` or ``c`` (zeros if None), for its gradient."""
         if s is None:
             t = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype)
         else:
@@ -203,7 +212,8 @@ class RecurrentNode(StackedLayout, TorchLayer):
 
 
 class RecurrentLayer(StackedLayout, TorchLayer):
-    """Base of the layers: ``self.module`` is ``SequenceOutput(rnn)`` around ``nn.RNN``/``nn.GRU``/``nn.LSTM``."""
+    """Base of the layers: ``self.module`` is ``SequenceOutput(rnn)`` around
+    ``nn.RNN``/``nn.GRU``/``nn.LSTM``."""
 
     def __init__(self, hidden_size: int, weight_init: str = "glorot") -> None:
         TorchLayer.__init__(self, check_positive_int("hidden_size", hidden_size))
@@ -236,9 +246,10 @@ class RecurrentLayer(StackedLayout, TorchLayer):
 
 
 class RNNLinear(TorchLayer):
-    """A dense layer applied at every time step: ``nn.Linear`` acts on the last axis of (batch, time, in).
+    """A dense layer at every time step: ``nn.Linear`` acts on the last axis of (batch, time, in).
 
-    Shapes: x (batch, time, in) -> (batch, time, out). Canonical W (in, out) = ``weight.T``, B (1, out).
+    Shapes: x (batch, time, in) -> (batch, time, out).
+    Canonical W (in, out) = ``weight.T``, B (1, out).
     """
 
     param_names = ("W", "B")

@@ -1,7 +1,7 @@
 """Flatten and Reshape: ``nn.Flatten`` and ``nn.Unflatten`` behind the shared interface.
 
-The batch axis is never touched: Flatten maps (N, d1, d2, ...) to (N, d1*d2*...), Reshape(shape) maps
-(N, ...) to (N, *shape). Autograd reshapes the gradient back.
+The batch axis is never touched: Flatten maps (N, d1, d2, ...) to (N, d1*d2*...),
+Reshape(shape) maps (N, ...) to (N, *shape). Autograd reshapes the gradient back.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ __all__ = ["Flatten", "Reshape"]
 
 
 class ParameterFreeLayer(TorchLayer):
-    """A layer without parameters around one module (exists before its first input); pooling uses it too."""
+    """A parameter-free layer around one module (exists before any input); pooling uses it too."""
 
     def __init__(self, module: nn.Module) -> None:
         super().__init__()
@@ -45,13 +45,15 @@ class Flatten(ParameterFreeLayer):
 
 
 class Reshape(ParameterFreeLayer):
-    """``nn.Flatten()`` then ``nn.Unflatten(1, shape)``: input (N, ...) -> output (N, *shape); the per-sample
-    sizes must match. ``Reshape((16, 7, 7))`` turns a Dense layer's (N, 784) output into feature maps."""
+    """``nn.Flatten()`` then ``nn.Unflatten(1, shape)``: input (N, ...) -> output (N, *shape); the
+    per-sample sizes must match. ``Reshape((16, 7, 7))`` turns a Dense layer's (N, 784) output into
+    feature maps."""
 
     def __init__(self, shape: int | Sequence[int]) -> None:
         if isinstance(shape, int | np.integer):
             shape = (shape,)
-        self.shape = tuple(check_positive_int(f"Reshape shape[{i}]", s) for i, s in enumerate(shape))
+        self.shape = tuple(check_positive_int(f"Reshape shape[{i}]", s)
+                           for i, s in enumerate(shape))
         if not self.shape:
             raise ValueError("Reshape shape: expected at least one dimension, got ()")
         super().__init__(nn.Sequential(nn.Flatten(), nn.Unflatten(1, self.shape)))

@@ -1,8 +1,8 @@
 """The vanilla recurrent network: ``nn.RNNCell`` and ``nn.RNN`` (tanh) behind the shared interface.
 
 Canonical parameters (the book's ``RNNNode``): ``W_f`` (V + H, H) on ``[x, h]`` and ``B_f`` (1, H).
-PyTorch: ``weight_ih`` (H, V) = ``W_f[:V].T``, ``weight_hh`` (H, H) = ``W_f[V:].T``, ``bias_ih`` = ``B_f``,
-``bias_hh`` = 0 (frozen).
+PyTorch: ``weight_ih`` (H, V) = ``W_f[:V].T``, ``weight_hh`` (H, H) = ``W_f[V:].T``,
+``bias_ih`` = ``B_f``, ``bias_hh`` = 0 (frozen).
 """
 
 from __future__ import annotations
@@ -29,16 +29,18 @@ class _RNNLayout:
 
 
 class RNNNode(_RNNLayout, RecurrentNode):
-    """One time step of a vanilla RNN (``nn.RNNCell``): x (batch, V), h (batch, H) -> h_new (batch, H).
+    """One vanilla RNN time step (``nn.RNNCell``): x (batch, V), h (batch, H) -> h_new (batch, H).
 
-    ``forward(x, h)`` runs the step (``h=None`` means zeros); ``backward(grad_h)`` returns (dL/dx, dL/dh) and
-    fills ``grad_dict()``. ``weight_init`` is ``"glorot"`` (default) or ``"standard"``.
+    ``forward(x, h)`` runs the step (``h=None`` means zeros); ``backward(grad_h)`` returns
+    (dL/dx, dL/dh) and fills ``grad_dict()``. ``weight_init`` is ``"glorot"`` (default) or
+    ``"standard"``.
     """
 
     def _make_cell(self, V: int, dtype: torch.dtype) -> nn.Module:
         return nn.RNNCell(V, self.hidden_size, nonlinearity="tanh", dtype=dtype)
 
-    def forward(self, x: np.ndarray, h: np.ndarray | None = None, training: bool = True) -> np.ndarray:
+    def forward(self, x: np.ndarray, h: np.ndarray | None = None,
+                training: bool = True) -> np.ndarray:
         """x (batch, V), h (batch, H) or None -> h_new (batch, H)."""
         self._x = self._input(x)
         self._h = self._state_tensor("h", h, self._x)
@@ -51,7 +53,8 @@ class RNNNode(_RNNLayout, RecurrentNode):
 
 
 class RNNLayer(_RNNLayout, RecurrentLayer):
-    """A vanilla RNN over a sequence (``nn.RNN``, batch_first): x (batch, time, V) -> (batch, time, H), h_0 = 0.
+    """A vanilla RNN over a sequence (``nn.RNN``, batch_first):
+    x (batch, time, V) -> (batch, time, H), h_0 = 0.
 
     State-dict keys: ``W_f``, ``B_f``.
     """

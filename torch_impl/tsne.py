@@ -1,10 +1,10 @@
-"""Exact t-SNE in idiomatic PyTorch: tensors throughout, ``torch.autograd`` for the KL gradient and a
-``torch.optim.Optimizer`` for gradient descent with momentum and delta-bar-delta gains.
+"""Exact t-SNE in idiomatic PyTorch: tensors throughout, ``torch.autograd`` for the KL gradient and
+a ``torch.optim.Optimizer`` for gradient descent with momentum and delta-bar-delta gains.
 
-Same names, signatures and order as ``scratch/tsne.py`` (read them side by side); public functions take
-NumPy arrays (or tensors) and return NumPy arrays, the shared interface. The one thing this file does not
-re-derive is the gradient: where scratch writes dC/dY out, this file differentiates C with autograd, and the
-parity suite checks the two against each other.
+Same names, signatures and order as ``scratch/tsne.py`` (read them side by side); public functions
+take NumPy arrays (or tensors) and return NumPy arrays, the shared interface. The one thing this
+file does not re-derive is the gradient: where scratch writes dC/dY out, this file differentiates C
+with autograd, and the parity suite checks the two against each other.
 """
 
 from __future__ import annotations
@@ -49,12 +49,13 @@ def _float_tensor(x: np.ndarray) -> torch.Tensor:
     return to_tensor(x, torch.float32 if x.dtype == np.float32 else torch.float64)
 
 
-# --- 1. squared distances (input space and embedding alike) -------------------------------------------
+# --- 1. squared distances (input space and embedding alike) ---------------------------------------
 def _squared_distances(X: torch.Tensor) -> torch.Tensor:
-    """X (n, d) -> D (n, n): ||x_i||^2 + ||x_j||^2 - 2 x_i . x_j, clipped at 0, zero diagonal (sklearn's).
-    Differentiable: the embedding's kernel is built on it."""
+    """X (n, d) -> D (n, n): ||x_i||^2 + ||x_j||^2 - 2 x_i . x_j, clipped at 0, zero diagonal
+    (sklearn's). Differentiable: the embedding's kernel is built on it."""
     sq = (X * X).sum(dim=1)
-    D = torch.addmm(sq[:, None] + sq[None, :], X, X.T, alpha=-2.0).clamp_min(0.0)  # fused: one (n, n) less
+    # fused: one (n, n) less
+    D = torch.addmm(sq[:, None] + sq[None, :], X, X.T, alpha=-2.0).clamp_min(0.0)
     return D.fill_diagonal_(0.0)
 
 
@@ -63,9 +64,10 @@ def pairwise_squared_distances(X: np.ndarray) -> np.ndarray:
     return to_numpy(_squared_distances(_float_tensor(_check_points("X", X))))
 
 
-# --- 2. conditional probabilities: a binary search per point, all points at once -----------------------
-def _conditional_probabilities(D: torch.Tensor, perplexity: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """D (n, n) float64 -> (P_cond (n, n), beta (n,)): bisection on each row's entropy, as scratch."""
+# --- 2. conditional probabilities: a binary search per point, all points at once ------------------
+def _conditional_probabilities(D: torch.Tensor, perplexity: float
+                               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """D (n, n) float64 -> (P_cond (n, n), beta (n,)), bisecting each row's entropy as scratch."""
     n = D.shape[0]
     target = float(np.log(perplexity))
     beta = torch.ones(n, dtype=D.dtype)
@@ -99,17 +101,20 @@ def _conditional_probabilities(D: torch.Tensor, perplexity: float) -> tuple[torc
     return P, beta
 
 
-def conditional_probabilities(distances_sq: np.ndarray, perplexity: float) -> tuple[np.ndarray, np.ndarray]:
-    """distances_sq D (n, n) -> (P_cond (n, n) float64, beta (n,) float64): p_j|i with the precision beta_i
-    whose perplexity matches ``perplexity`` to 1e-5 nats of entropy. Runs in float64 whatever D's dtype."""
+def conditional_probabilities(distances_sq: np.ndarray, perplexity: float
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """distances_sq D (n, n) -> (P_cond (n, n) float64, beta (n,) float64): p_j|i with the precision
+    beta_i whose perplexity matches ``perplexity`` to 1e-5 nats of entropy. Runs in float64 whatever
+    D's dtype."""
     D = _check_distances(distances_sq)
-    P, beta = _conditional_probabilities(to_tensor(D, torch.float64), _check_perplexity(perplexity, D.shape[0]))
+    P, beta = _conditional_probabilities(to_tensor(D, torch.float64),
+                                         _check_perplexity(perplexity, D.shape[0]))
     return to_numpy(P), to_numpy(beta)
 
 
-# --- 3. joint probabilities ----------------------------------------------------------------------------
+# --- 3. joint probabilities -----------------------------------------------------------------------
 def _joint_probabilities(D: torch.Tensor, perplexity: float) -> torch.Tensor:
-    """D (n, n) float64 -> P (n, n) float64: (P_cond + P_cond^T) / sum, floored at eps, zero diagonal."""
+    """D (n, n) -> P (n, n), float64: (P_cond + P_cond^T) / sum, floored at eps, zero diagonal."""
     P_cond, _ = _conditional_probabilities(D, perplexity)
     P = P_cond + P_cond.T
     P = (P / P.sum().clamp_min(MACHINE_EPSILON)).clamp_min(MACHINE_EPSILON)
@@ -117,18 +122,20 @@ def _joint_probabilities(D: torch.Tensor, perplexity: float) -> torch.Tensor:
 
 
 def joint_probabilities(distances_sq: np.ndarray, perplexity: float) -> np.ndarray:
-    """Symmetrised affinities P = (P_j|i + P_i|j) / (2n): distances_sq D (n, n) -> P (n, n) in D's dtype
-    (float32 stays float32, else float64), symmetric, zero diagonal, off-diagonal floored at eps."""
+    """Symmetrised affinities P = (P_j|i + P_i|j) / (2n): distances_sq D (n, n) -> P (n, n)
+    in D's dtype (float32 stays float32, else float64), symmetric, zero diagonal, off-diagonal
+    floored at eps."""
     D = _check_distances(distances_sq)
     P = _joint_probabilities(to_tensor(D, torch.float64), _check_perplexity(perplexity, D.shape[0]))
     return to_numpy(P.to(torch.float32 if D.dtype == np.float32 else torch.float64))
 
 
-# --- 4. the Student-t kernel in the embedding ----------------------------------------------------------
+# --- 4. the Student-t kernel in the embedding -----------------------------------------------------
 def _kernel(Y: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Y (n, k) -> (log(1 + d / alpha) (n, n), W (n, n) = (1 + d / alpha)^(-(alpha + 1) / 2)), differentiable.
-    No mask: d_ii = 0 exactly, so log(1 + d_ii) = 0 and w_ii = 1, which the caller subtracts from sum W.
-    Every (n, n) tensor autograd keeps costs an allocation, the main cost of an iteration here."""
+    """Y (n, k) -> (log(1 + d / alpha) (n, n), W (n, n) = (1 + d / alpha)^(-(alpha + 1) / 2)),
+    differentiable. No mask: d_ii = 0 exactly, so log(1 + d_ii) = 0 and w_ii = 1, which the caller
+    subtracts from sum W. Every (n, n) tensor autograd keeps costs an allocation, the main cost of
+    an iteration here."""
     d = _squared_distances(Y)
     if alpha != 1:
         d = d / alpha
@@ -146,27 +153,32 @@ def student_t_affinities(Y: np.ndarray, degrees_of_freedom: float = 1) -> np.nda
     return to_numpy(W / W.sum())
 
 
-# --- 5. KL(P || Q); the gradient comes from autograd ---------------------------------------------------
+# --- 5. KL(P || Q); the gradient comes from autograd ----------------------------------------------
 def _kl(P: torch.Tensor, Y: torch.Tensor, alpha: float, exaggeration: float = 1.0) -> torch.Tensor:
-    """C_a = sum p log p + a ((alpha + 1) / 2) sum p_ij log(1 + d_ij / alpha) + (sum p) log Z, a differentiable
-    scalar: KL(P || Q) at a = 1. Early exaggeration a > 1 multiplies the attraction only, so autograd gives
-    the paper's (and sklearn's) exaggerated gradient 4 sum_j (a p_ij - q_ij) w_ij (y_i - y_j); multiplying P
-    inside the KL would scale q_ij too, and exaggerate nothing.
+    """C_a = sum p log p + a ((alpha + 1) / 2) sum p_ij log(1 + d_ij / alpha) + (sum p) log Z,
+    a differentiable scalar: KL(P || Q) at a = 1. Early exaggeration a > 1 multiplies the attraction
+    only, so autograd gives the paper's (and sklearn's) exaggerated gradient
+    4 sum_j (a p_ij - q_ij) w_ij (y_i - y_j); multiplying P inside the KL would scale q_ij too, and
+    exaggerate nothing.
     """
     log_1p, W = _kernel(Y, alpha)
-    # Z = sum over i != j: the n diagonal ones out. Relative rounding ~ eps (1 + n / Z): harmless in float64,
-    # and in float32 too unless the embedding spreads so far that Z < n / 100 (digits: Z ~ 6n at the end).
+    # Z = sum over i != j: the n diagonal ones out. Relative rounding ~ eps (1 + n / Z): harmless in
+    # float64, and in float32 too unless the embedding spreads so far that Z < n / 100 (digits:
+    # Z ~ 6n at the end).
     log_Z = torch.log(W.sum() - len(Y))
     attraction = (exaggeration * (alpha + 1.0) / 2.0) * (P * log_1p).sum()
     return torch.xlogy(P, P).sum() + attraction + P.sum() * log_Z
 
 
-def kl_divergence(P: np.ndarray, Y: np.ndarray, degrees_of_freedom: float = 1) -> tuple[float, np.ndarray]:
-    """C = KL(P || Q) and dC/dY by ``torch.autograd.grad``: P (n, n), Y (n, k) -> (kl: float, grad (n, k))."""
+def kl_divergence(P: np.ndarray, Y: np.ndarray, degrees_of_freedom: float = 1
+                  ) -> tuple[float, np.ndarray]:
+    """C = KL(P || Q) and dC/dY by ``torch.autograd.grad``:
+    P (n, n), Y (n, k) -> (kl: float, grad (n, k))."""
     Y = _check_points("Y", Y)
     P = check_array("P", P, ndim=2)
     if P.shape != (Y.shape[0], Y.shape[0]):
-        raise ValueError(f"P: expected shape (n, n) = {(Y.shape[0], Y.shape[0])} to match Y {Y.shape}, got {P.shape}")
+        raise ValueError(f"P: expected shape (n, n) = {(Y.shape[0], Y.shape[0])} to match Y "
+                         f"{Y.shape}, got {P.shape}")
     if (P < 0).any():
         raise ValueError(f"P: expected non-negative probabilities, got minimum {P.min()}")
     alpha = _check_positive("degrees_of_freedom", degrees_of_freedom)
@@ -176,12 +188,12 @@ def kl_divergence(P: np.ndarray, Y: np.ndarray, degrees_of_freedom: float = 1) -
     return float(kl.detach()), to_numpy(grad)
 
 
-# --- 6. the optimiser ----------------------------------------------------------------------------------
+# --- 6. the optimiser -----------------------------------------------------------------------------
 class _GainsMomentum(torch.optim.Optimizer):
     """Gradient descent with momentum and delta-bar-delta gains, as a ``torch.optim`` optimiser.
 
-    Per element: gain += 0.2 while the gradient keeps its sign (update * g < 0), gain *= 0.8 when it flips,
-    gain >= 0.01;  update = momentum * update - lr * gain * g;  p += update.
+    Per element: gain += 0.2 while the gradient keeps its sign (update * g < 0), gain *= 0.8 when
+    it flips, gain >= 0.01;  update = momentum * update - lr * gain * g;  p += update.
     """
 
     def __init__(self, params: Any, lr: float, momentum: float) -> None:
@@ -198,22 +210,24 @@ class _GainsMomentum(torch.optim.Optimizer):
                     state["update"], state["gains"] = torch.zeros_like(p), torch.ones_like(p)
                 update, gains, g = state["update"], state["gains"], p.grad
                 same_sign = update * g < 0.0
-                gains.copy_(torch.where(same_sign, gains + GAIN_INCREASE, gains * GAIN_DECAY)).clamp_(min=MIN_GAIN)
+                gains.copy_(torch.where(same_sign, gains + GAIN_INCREASE,
+                                        gains * GAIN_DECAY)).clamp_(min=MIN_GAIN)
                 update.mul_(group["momentum"]).sub_(group["lr"] * (gains * g))
                 p.add_(update)
 
 
 def _initial_embedding(n: int, n_components: int, seed: int, dtype: str) -> np.ndarray:
-    """1e-4 * N(0, 1) of shape (n, n_components) from ``np.random.default_rng(seed)``, drawn in float64 then
-    cast: the very numbers scratch starts from."""
-    return (INIT_SCALE * np.random.default_rng(seed).standard_normal((n, n_components))).astype(dtype)
+    """1e-4 * N(0, 1) of shape (n, n_components) from ``np.random.default_rng(seed)``, drawn in
+    float64 then cast: the very numbers scratch starts from."""
+    return (INIT_SCALE
+            * np.random.default_rng(seed).standard_normal((n, n_components))).astype(dtype)
 
 
 class TSNE:
-    """Exact t-SNE, the torch twin of ``scratch.tsne.TSNE``: the same schedule (250 exaggerated iterations at
-    momentum 0.5, then momentum 0.8, a fresh optimiser at the switch), the same initial embedding, the
-    gradient by autograd. Attributes after ``fit_transform``: ``embedding_``, ``P_``, ``kl_divergence_``,
-    ``n_iter_``.
+    """Exact t-SNE, the torch twin of ``scratch.tsne.TSNE``: the same schedule (250 exaggerated
+    iterations at momentum 0.5, then momentum 0.8, a fresh optimiser at the switch), the same
+    initial embedding, the gradient by autograd. Attributes after ``fit_transform``:
+    ``embedding_``, ``P_``, ``kl_divergence_``, ``n_iter_``.
     """
 
     def __init__(
@@ -228,7 +242,8 @@ class TSNE:
     ) -> None:
         self.n_components = check_positive_int("n_components", n_components)
         self.perplexity = _check_positive("perplexity", perplexity)
-        self.early_exaggeration = _check_positive("early_exaggeration", early_exaggeration, 1.0, inclusive=True)
+        self.early_exaggeration = _check_positive("early_exaggeration", early_exaggeration, 1.0,
+                                                  inclusive=True)
         self.learning_rate = _check_positive("learning_rate", learning_rate)
         self.n_iter = check_positive_int("n_iter", n_iter)
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
@@ -243,10 +258,13 @@ class TSNE:
         n = X.shape[0]
         _check_perplexity(self.perplexity, n)
         dt = TORCH_DTYPES[self.dtype]
-        P = _joint_probabilities(_squared_distances(to_tensor(X, torch.float64)), self.perplexity).to(dt)
-        Y = torch.nn.Parameter(torch.from_numpy(_initial_embedding(n, self.n_components, self.seed, self.dtype)))
-        stages = [(min(self.n_iter, EXPLORATION_ITERS), self.early_exaggeration, MOMENTUM_EXPLORATION),
-                  (max(self.n_iter - EXPLORATION_ITERS, 0), 1.0, MOMENTUM_FINAL)]
+        P = _joint_probabilities(_squared_distances(to_tensor(X, torch.float64)),
+                                 self.perplexity).to(dt)
+        Y = torch.nn.Parameter(torch.from_numpy(
+            _initial_embedding(n, self.n_components, self.seed, self.dtype)))
+        stages = [
+            (min(self.n_iter, EXPLORATION_ITERS), self.early_exaggeration, MOMENTUM_EXPLORATION),
+            (max(self.n_iter - EXPLORATION_ITERS, 0), 1.0, MOMENTUM_FINAL)]
         for iters, exaggeration, momentum in stages:
             optimizer = _GainsMomentum([Y], lr=self.learning_rate, momentum=momentum)
             for _ in range(iters):
@@ -260,5 +278,6 @@ class TSNE:
 
     def __repr__(self) -> str:
         return (f"TSNE(n_components={self.n_components}, perplexity={self.perplexity}, "
-                f"early_exaggeration={self.early_exaggeration}, learning_rate={self.learning_rate}, "
-                f"n_iter={self.n_iter}, seed={self.seed}, dtype={self.dtype!r})")
+                f"early_exaggeration={self.early_exaggeration}, "
+                f"learning_rate={self.learning_rate}, n_iter={self.n_iter}, seed={self.seed}, "
+                f"dtype={self.dtype!r})")
