@@ -1,4 +1,4 @@
-"""Parity of the scratch autograd engine with torch.autograd (issue 5), finite differences as the third opinion.
+"""Parity of the scratch autograd engine with torch.autograd, finite differences as the third opinion.
 
 Every case is one expression builder ``f(L, *leaves)`` run in both backends (``L`` is ``B.autograd``): the
 same random leaves, a random upstream gradient of the output's shape, then every leaf's gradient compared with

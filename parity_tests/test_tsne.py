@@ -1,4 +1,4 @@
-"""Exact t-SNE (issue 6): scratch vs torch parity, and scikit-learn as the independent referee.
+"""Exact t-SNE: scratch vs torch parity, and scikit-learn as the independent referee.
 
 sklearn referees every piece on the same numbers: the squared distances (``pairwise_distances(squared=True)``),
 the joint probabilities (``_joint_probabilities``), KL(P || Q) and its gradient (``_kl_divergence``), the

@@ -1,13 +1,15 @@
-"""dlfs's NumPy backend: every concept of *Deep Learning from Scratch* written from first principles.
+"""dlfs's NumPy backend: every concept of *Deep Learning from Scratch* written from first
+principles.
 
-Imports NumPy (SciPy where a concept needs it), never torch. ``__all__`` is the shared interface: the torch
-backend (``torch_impl``) exports the same names with the same signatures.
+Imports NumPy (SciPy where a concept needs it), never torch. ``__all__`` is the shared interface:
+the torch backend (``torch_impl``) exports the same names with the same signatures.
 
-Two forms of a concept. The module named after a concept (``scratch/lstm.py``) is its *book form*: the
-book's equations in order, one line each. Where the fastest NumPy code departs from them, the *fast form*
-lives in ``scratch/fast/`` under the same names, and this package exports it, so training uses it by
-default; ``scratch.book`` gathers the book forms under the shared names. Both forms have the same
-parameters and state-dict layout, and the parity suite holds them equal to each other and to PyTorch.
+Two forms of a concept. The module named after a concept (``scratch/lstm.py``) is its *book form*:
+the book's equations in order, one line each. Where the fastest NumPy code departs from them, the
+*fast form* lives in ``scratch/fast/`` under the same names, and this package exports it, so
+training uses it by default; ``scratch.book`` gathers the book forms under the shared names. Both
+forms have the same parameters and state-dict layout, and the parity suite holds them equal to each
+other and to PyTorch.
 """
 
 from scratch import (

@@ -1,9 +1,11 @@
-"""dlfs's PyTorch backend: every concept written as idiomatic PyTorch (``nn.Module``, ``torch.optim``,
-``DataLoader``), behind the same names and signatures as the NumPy backend (``scratch``)."""
+"""dlfs's PyTorch backend: every concept written as idiomatic PyTorch (``nn.Module``,
+``torch.optim``, ``DataLoader``), behind the same names and signatures as the NumPy backend
+(``scratch``)."""
 
 from torch_impl import (
-    autograd,  # noqa: F401  (issue 5: B.autograd.tensor, ...)
+    autograd,  # noqa: F401  (chapter 6: B.autograd.tensor, ...)
     foundations,  # noqa: F401  (chapter 1: B.foundations.sigmoid, ...)
+    tsne,  # noqa: F401  (chapter 7: B.tsne.kl_divergence, ...)
 )
 from torch_impl.activations import Linear, ReLU, Sigmoid, Tanh
 from torch_impl.adaptive import AdaGrad, Adam, clip_grad_norm, clip_grad_value
@@ -40,8 +42,7 @@ __all__ = [
     # chapter 6: recurrent networks
     "AdaGrad", "Adam", "clip_grad_value", "clip_grad_norm",
     "RNNNode", "RNNLayer", "GRUNode", "GRULayer", "LSTMNode", "LSTMLayer", "RNNLinear",
-    # issue 6: exact t-SNE (pieces in the tsne submodule)
+    # chapter 7: exact t-SNE (its pieces in the tsne submodule) and the convolutional autoencoder
     "TSNE",
-    # issue 6: the convolutional autoencoder of chapter 7
     "Autoencoder",
 ]
