@@ -226,3 +226,46 @@ def check_instance(name: str, value: Any, cls: type | tuple[type, ...], expected
         got = f"{value!r} from {package}" if package in ("scratch", "torch_impl") else describe(value)
         raise TypeError(f"{name}: expected {expected}, got {got}")
     return value
+
+
+# --- checks a layer pair shares: each twin calls the same one, so bad input reads the same in both -------
+
+def check_generator(name: str, rng: Any) -> Any:
+    """``rng`` must be a ``numpy.random.Generator`` or None (a dropout layer's mask stream)."""
+    if rng is not None:
+        check_instance(name, rng, np.random.Generator,
+                       "a numpy.random.Generator (np.random.default_rng(seed)) or None")
+    return rng
+
+
+def check_layers(layers: Any, layer_cls: type | tuple[type, ...], example: str) -> list:
+    """A network's ``layers``: a non-empty list or tuple of this backend's layers (``example`` names one
+    in words, e.g. "a scratch layer such as Dense(4) or Tanh()"); returns them as a list."""
+    check_instance("layers", layers, list | tuple, "a list of layers such as [Dense(4), Dense(1)]")
+    if not layers:
+        raise ValueError("layers: expected at least one layer, got an empty list")
+    for i, layer in enumerate(layers):
+        check_instance(f"layers[{i}]", layer, layer_cls, example)
+    return list(layers)
+
+
+def check_dense_input(owner: Any, shape: tuple[int, ...], width: int | None) -> None:
+    """A dense layer's input must be (batch, features), with ``width`` features once it is built."""
+    if len(shape) != 2:
+        raise ValueError(f"{owner!r}: expected a 2-D (batch, features) input, got {len(shape)}-D shape "
+                         f"{tuple(shape)}" + (" (use x.reshape(1, -1) for one sample)" if len(shape) == 1
+                                              else ""))
+    if width is not None and shape[1] != width:
+        raise ValueError(f"{owner!r}: expected input width {width} (the width it was built for), got "
+                         f"{shape[1]}")
+
+
+def check_regression_data(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Linear regression's data: X (n, d) and y (n,) or (n, 1); returns X and y as (n, 1)."""
+    X = check_array("X", X, ndim=2)
+    y = check_array("y", y, ndim=(1, 2))
+    if y.ndim == 2 and y.shape[1] != 1:  # the result is a Dense(1) state dict: one target column
+        raise ValueError(f"y: expected (n,) or (n, 1) targets, got shape {y.shape}")
+    y = y.reshape(len(y), 1)
+    check_same_length("X", X, "y", y)
+    return X, y

@@ -30,3 +30,8 @@ def init_scale(weight_init: str, fan_in: int, fan_out: int) -> float:
 def draw(rng: np.random.Generator, shape: tuple[int, ...], scale: float, dtype: str | np.dtype) -> np.ndarray:
     """``scale * N(0, 1)`` of ``shape`` in ``dtype`` (drawn in float64, then cast, so dtypes agree)."""
     return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def check_weight_init(weight_init: str) -> str:
+    """``weight_init`` must be one of ``WEIGHT_INITS``; checked when a layer is made, not at its first batch."""
+    return check_choice("weight_init", weight_init, WEIGHT_INITS)

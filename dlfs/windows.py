@@ -87,3 +87,50 @@ def check_reshape(layer: str, shape: tuple[int, ...], target: tuple[int, ...]) -
     if have != want:
         raise ValueError(f"{layer}: cannot reshape samples of shape {tuple(shape[1:])} ({have} values) to "
                          f"{target} ({want} values)")
+
+
+def conv_geometry(kernel_size: Any, stride: Any, padding: Any) -> tuple[tuple[int, int], tuple[int, int], Pads]:
+    """A convolution's ``(kernel, stride, pads)`` from its arguments, checked: ``kernel_size`` and ``stride``
+    as pairs, ``padding`` (``"same"``, ``"valid"`` or an int) as ``(top, bottom, left, right)`` zeros."""
+    kernel, strides = pair("kernel_size", kernel_size), pair("stride", stride)
+    return kernel, strides, resolve_padding(padding, kernel, strides)
+
+
+def check_conv_input(layer: str, shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int],
+                     pads: Pads, in_channels: int | None) -> None:
+    """A convolution's input: 4-D, large enough for one window, with ``in_channels`` channels once built."""
+    check_image(layer, shape)
+    output_hw(layer, tuple(shape[2:]), kernel, stride, pads)
+    if in_channels is not None and shape[1] != in_channels:
+        raise ValueError(f"{layer}: expected {in_channels} input channels (the number it was built for), got "
+                         f"{shape[1]} in shape {tuple(shape)}")
+
+
+def reshape_target(shape: Any) -> tuple[int, ...]:
+    """``Reshape``'s target: an int or a non-empty sequence of positive ints, as a tuple."""
+    if isinstance(shape, int | np.integer):
+        shape = (shape,)
+    target = tuple(check_positive_int(f"Reshape shape[{i}]", s) for i, s in enumerate(shape))
+    if not target:
+        raise ValueError("Reshape shape: expected at least one dimension, got ()")
+    return target
+
+
+def check_images(owner: str, name: str, shape: tuple[int, ...], expected: tuple[int, int, int]) -> None:
+    """A model built for one image size (the autoencoder): ``shape`` must be (N, C, H, W) with N >= 1 and
+    (C, H, W) == ``expected``."""
+    C, H, W = expected
+    if len(shape) != 4:
+        hint = ""
+        if len(shape) == 3 and shape[1:] == (H, W):
+            hint = " (add the channel axis with x[:, None])"
+        elif len(shape) == 2 and shape[1] == C * H * W:
+            hint = f" (reshape flattened images with x.reshape(-1, {C}, {H}, {W}))"
+        raise ValueError(f"{owner}: {name} expected a 4-D (batch, channels, height, width) array of shape "
+                         f"(N, {C}, {H}, {W}), got {len(shape)}-D shape {tuple(shape)}{hint}")
+    if tuple(shape[1:]) != expected:
+        raise ValueError(f"{owner}: {name} expected images of shape {expected} (channels, height, width), the "
+                         f"size the model was built for, got {tuple(shape[1:])}; build Autoencoder(image_size="
+                         f"{tuple(shape[2:])}, channels={shape[1]}) for these")
+    if shape[0] == 0:
+        raise ValueError(f"{owner}: {name} expected at least one image, got shape {tuple(shape)}")

@@ -49,6 +49,9 @@ def test_registry_points_at_real_objects_and_tests():
             head = (reg.ROOT / file).read_text().splitlines()[line - 1: line + 3]  # decorators come first
             assert any(re.match(rf"\s*(class|def) {name}\b", x) for x in head), (ref, head)
             assert inspect.getsourcelines(obj)[1] == line
+        if c.shared:  # one implementation in the core, run by both backends' Trainers
+            assert c.scratch.startswith("dlfs.") and c.fast is None, c.key
+            continue
         assert c.scratch.startswith("scratch.") and not c.scratch.startswith("scratch.fast.")
         assert c.torch.startswith("torch_impl.") and (c.fast is None or c.fast.startswith("scratch.fast."))
         for node in c.tests:

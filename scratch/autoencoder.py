@@ -13,7 +13,7 @@ the encoding what it needs to redraw the image, without ever seeing a label:
 Every convolution pads "same", so the maps keep the image's size; the final tanh puts the
 reconstruction in [-1, 1], which is why the book scales the pixels to [-1, 1]. The Dense layers are
 sized by the image, so the model is built for one ``image_size`` and refuses others with a clear
-error (``torch_impl/autoencoder.py`` repeats the check word for word).
+error (``dlfs.windows.check_images``, the same check in both backends).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from dlfs.errors import check_array, check_positive_int
-from dlfs.windows import pair
+from dlfs.windows import check_images, pair
 from scratch.activations import Tanh
 from scratch.dense import Dense
 from scratch.fast.conv import Conv2D
@@ -35,28 +35,6 @@ __all__ = ["Autoencoder"]
 
 KERNEL_SIZE = 5  # the book's 5x5 filters throughout
 HIDDEN_CHANNELS = (14, 7)  # the encoder's feature maps (the decoder mirrors them: 7 -> 14 -> C)
-
-
-def _check_images(owner: str, name: str, shape: tuple[int, ...],
-                  expected: tuple[int, int, int]) -> None:
-    """``shape`` must be (N, C, H, W) with N >= 1 and (C, H, W) == ``expected`` (model's size)."""
-    C, H, W = expected
-    if len(shape) != 4:
-        hint = ""
-        if len(shape) == 3 and shape[1:] == (H, W):
-            hint = " (add the channel axis with x[:, None])"
-        elif len(shape) == 2 and shape[1] == C * H * W:
-            hint = f" (reshape flattened images with x.reshape(-1, {C}, {H}, {W}))"
-        raise ValueError(f"{owner}: {name} expected a 4-D (batch, channels, height, width) array "
-                         f"of shape (N, {C}, {H}, {W}), "
-                         f"got {len(shape)}-D shape {tuple(shape)}{hint}")
-    if tuple(shape[1:]) != expected:
-        raise ValueError(f"{owner}: {name} expected images of shape {expected} "
-                         f"(channels, height, width), the size the model was built for, "
-                         f"got {tuple(shape[1:])}; build Autoencoder(image_size="
-                         f"{tuple(shape[2:])}, channels={shape[1]}) for these")
-    if shape[0] == 0:
-        raise ValueError(f"{owner}: {name} expected at least one image, got shape {tuple(shape)}")
 
 
 class Autoencoder(NeuralNetwork):
@@ -109,7 +87,7 @@ class Autoencoder(NeuralNetwork):
         """Every input of the network passes here (forward, train_batch, the Trainer): check it
         is a batch of finite images of the size the model was built for, then cast to the
         network's dtype."""
-        _check_images(repr(self), name, tuple(np.shape(x)), self.input_shape)
+        check_images(repr(self), name, tuple(np.shape(x)), self.input_shape)
         return super()._cast(name, x)
 
     @staticmethod

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlfs.errors import check_positive_int
-from dlfs.init import draw, init_scale
+from dlfs.errors import check_dense_input, check_positive_int
+from dlfs.init import check_weight_init, draw, init_scale
 from dlfs.training import check_dropout
 from scratch.activations import make_activation
 from scratch.base import Layer, Operation, ParamOperation
@@ -62,18 +62,12 @@ class Dense(Layer):
     ) -> None:
         super().__init__(check_positive_int("neurons", neurons))
         self.activation = make_activation(activation)
-        init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
-        self.weight_init = weight_init
+        self.weight_init = check_weight_init(weight_init)  # checked now, not at the first batch
         self.dropout = check_dropout(f"{self!r} dropout", dropout)
 
     def _check_input(self, input_: np.ndarray) -> None:
-        if input_.ndim != 2:
-            raise ValueError(f"{self!r}: expected a 2-D (batch, features) input, got "
-                             f"{input_.ndim}-D shape {input_.shape}" +
-                             (" (use x.reshape(1, -1) for one sample)" if input_.ndim == 1 else ""))
-        if not self.first and input_.shape[1] != self.operations[0].param.shape[0]:
-            raise ValueError(f"{self!r}: expected input width {self.operations[0].param.shape[0]} "
-                             f"(the width it was built for), got {input_.shape[1]}")
+        width = None if self.first else self.operations[0].param.shape[0]  # W is (in, out)
+        check_dense_input(self, input_.shape, width)
 
     def _setup_layer(self, input_: np.ndarray) -> None:
         fan_in, dtype = input_.shape[1], input_.dtype

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlfs.errors import check_instance
+from dlfs.errors import check_generator
 from dlfs.training import check_dropout, dropout_mask
 from scratch.base import Operation
 
@@ -40,10 +40,7 @@ class Dropout(Operation):
 
     def __init__(self, p: float, rng: np.random.Generator | None = None) -> None:
         self.p = check_dropout("Dropout p", p)
-        if rng is not None:
-            check_instance("Dropout rng", rng, np.random.Generator,
-                           "a numpy.random.Generator (np.random.default_rng(seed)) or None")
-        self.mask_rng = rng
+        self.mask_rng = check_generator("Dropout rng", rng)
         self.rng: np.random.Generator = np.random.default_rng(0)  # parent stream, set by a network
         self.mask: np.ndarray | None = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlfs.errors import check_array, check_same_length
+from dlfs.errors import check_regression_data
 
 
 def closed_form_linear_regression(X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
@@ -14,12 +14,7 @@ def closed_form_linear_regression(X: np.ndarray, y: np.ndarray) -> dict[str, np.
     W (d, 1), B (1, 1), ready for ``load_state_dict``. Solved by ``lstsq`` on ``[X, 1]`` (SVD), not
     the normal equations, which square the condition number.
     """
-    X = check_array("X", X, ndim=2)
-    y = check_array("y", y, ndim=(1, 2))
-    if y.ndim == 2 and y.shape[1] != 1:  # the result is a Dense(1) state dict: one target column
-        raise ValueError(f"y: expected (n,) or (n, 1) targets, got shape {y.shape}")
-    y = y.reshape(len(y), 1)
-    check_same_length("X", X, "y", y)
+    X, y = check_regression_data(X, y)  # (n, d) and (n, 1)
     A = np.hstack([X, np.ones((len(X), 1), dtype=X.dtype)])
     coef, *_ = np.linalg.lstsq(A, y, rcond=None)
     return {"W": coef[:-1], "B": coef[-1:]}

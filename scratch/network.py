@@ -11,6 +11,7 @@ from dlfs.errors import (
     check_dtype_name,
     check_forward_called,
     check_instance,
+    check_layers,
     check_seed,
 )
 from dlfs.exchange import check_state
@@ -28,14 +29,9 @@ class NeuralNetwork:
 
     def __init__(self, layers: Sequence[Layer], loss: Loss, seed: int = 1,
                  dtype: str = "float32") -> None:
-        check_instance("layers", layers, list | tuple,
-                       "a list of layers such as [Dense(4), Dense(1)]")
-        if not layers:
-            raise ValueError("layers: expected at least one layer, got an empty list")
-        for i, layer in enumerate(layers):  # an activation (an Operation) may be a layer of its own
-            check_instance(f"layers[{i}]", layer, Layer | Operation,
-                           "a scratch layer such as Dense(4) or Tanh()")
-        self.layers = list(layers)
+        # an activation (an Operation) may be a layer of its own
+        self.layers = check_layers(layers, Layer | Operation,
+                                   "a scratch layer such as Dense(4) or Tanh()")
         self.loss = check_instance("loss", loss, Loss, "a scratch loss such as MeanSquaredError()")
         self.seed = check_seed("seed", seed)
         self.dtype = check_dtype_name("dtype", dtype)

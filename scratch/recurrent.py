@@ -32,7 +32,7 @@ from dlfs.errors import (
     check_step_input,
 )
 from dlfs.exchange import check_state
-from dlfs.init import draw, init_scale
+from dlfs.init import check_weight_init, draw, init_scale
 from scratch.base import Layer
 
 __all__ = ["RNNLinear"]
@@ -61,8 +61,7 @@ class RNNLinear(Layer):
 
     def __init__(self, neurons: int, weight_init: str = "glorot") -> None:
         super().__init__(check_positive_int("neurons", neurons))
-        init_scale(weight_init, 1, 1)
-        self.weight_init = weight_init
+        self.weight_init = check_weight_init(weight_init)  # checked now, not at the first batch
 
     def _check_input(self, input_: np.ndarray) -> None:
         check_sequence(repr(self), input_, None if self.first else self.W.shape[0])
@@ -135,8 +134,7 @@ class BookNode:
 
     def __init__(self, hidden_size: int, weight_init: str = "glorot") -> None:
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
-        self.weight_init = weight_init
+        self.weight_init = check_weight_init(weight_init)  # checked now, not at the first batch
         self.input_size: int | None = None
         self.rng: np.random.Generator = np.random.default_rng(0)
 

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dlfs.errors import check_positive_int
-from dlfs.windows import check_reshape
+from dlfs.windows import check_reshape, reshape_target
 from scratch.base import Layer, Operation
 
 __all__ = ["Flatten", "Reshape"]
@@ -73,12 +72,7 @@ class Reshape(ParameterFreeLayer):
     """
 
     def __init__(self, shape: int | Sequence[int]) -> None:
-        if isinstance(shape, int | np.integer):
-            shape = (shape,)
-        self.shape = tuple(check_positive_int(f"Reshape shape[{i}]", s)
-                           for i, s in enumerate(shape))
-        if not self.shape:
-            raise ValueError("Reshape shape: expected at least one dimension, got ()")
+        self.shape = reshape_target(shape)  # a tuple of positive ints
         super().__init__(ReshapeOperation(self.shape))
 
     def _check_input(self, input_: np.ndarray) -> None:

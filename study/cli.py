@@ -145,7 +145,7 @@ def _show_stats(concepts: list[Concept], width: int) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from dlfs.tolerances import TOLERANCES, tolerance
-    from study.show import equations, render, whole_files
+    from study.show import equations, render, whole_files, whole_object
 
     width = args.width or shutil.get_terminal_size((160, 40)).columns
     if args.stats:
@@ -160,12 +160,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     scratch_refs = _fast_objects(c) if args.fast and c.fast else c.scratch_objects
     form = "fast form" if args.fast and c.fast else "book form"
     say(f"{c.key}: {c.title} (chapter {c.chapter})")
-    say(f"left: the scratch {form} ({', '.join(r.split(':')[1] for r in scratch_refs)}, "
-        f"{locate(scratch_refs[0])[0]}); right: torch ({', '.join(r.split(':')[1] for r in c.torch_objects)}, "
-        f"{locate(c.torch_objects[0])[0]})")
-    if c.fast and not args.fast:
+    if not c.shared:
+        say(f"left: the scratch {form} ({', '.join(r.split(':')[1] for r in scratch_refs)}, "
+            f"{locate(scratch_refs[0])[0]}); right: torch ({', '.join(r.split(':')[1] for r in c.torch_objects)}"
+            f", {locate(c.torch_objects[0])[0]})")
+    if c.shared:
+        say(f"one implementation, {_where(c.scratch)}, which both backends' Trainers run (dlfs/fit.py)")
+    elif c.fast and not args.fast:
         say(f"fast form, which training uses: {_where(c.fast)} (`dlfs show {c.key} --fast`)")
-    elif not c.fast:
+    else:
         say("fast form: the same code (the book form is what training runs)")
     eqs = equations(c.scratch_objects)
     if eqs:
@@ -179,7 +182,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("\n".join(whole_files(*files, width)))
     else:
         color = sys.stdout.isatty() if args.color == "auto" else args.color == "always"
-        print("\n".join(render(scratch_refs, c.torch_objects, width, color).stats.rows))
+        print("\n".join(render(scratch_refs, c.torch_objects, width, color).stats.rows if not c.shared
+                        else whole_object(c.scratch, width)))
     print("-" * width)
     say(f"weight conversion: {c.conversion}")
     for op in sorted({s.op for s in c.specs}):

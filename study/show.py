@@ -366,7 +366,9 @@ def whole_files(left_file: str, right_file: str, width: int) -> list[str]:
     return rows
 
 
-def concept_stats(c: Any, width: int, fast: bool = False) -> Stats:
-    """What `dlfs show` prints for concept ``c`` at ``width``, measured."""
-    refs = (c.fast,) if fast and c.fast else c.scratch_objects
-    return render(refs, c.torch_objects, width).stats
+def whole_object(ref: str, width: int) -> list[str]:
+    """One object's source, numbered, at full width (a concept written once for both backends)."""
+    file, first = locate(ref)
+    lines = inspect.getsourcelines(resolve(ref))[0]  # type: ignore[arg-type]
+    return [f"{file}:{first}"] + [_fit(f"{first + i:>{GUTTER - 1}} {x.rstrip()}", width).rstrip()
+                                  for i, x in enumerate(lines)]

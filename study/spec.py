@@ -153,6 +153,11 @@ class Concept:
     doc: str = ""  # its docs page; empty: the chapter's page
 
     @property
+    def shared(self) -> bool:
+        """Written once in the ``dlfs`` core and run by both backends (the fit loop's early stopping)."""
+        return self.scratch == self.torch
+
+    @property
     def specs(self) -> tuple[Spec, ...]:
         return self.parity if isinstance(self.parity, tuple) else (self.parity,)
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from dlfs.errors import check_array, check_positive_int
-from dlfs.windows import pair
+from dlfs.windows import check_images, pair
 from torch_impl.activations import Tanh
 from torch_impl.base import to_numpy, to_tensor
 from torch_impl.conv import Conv2D
@@ -30,28 +30,6 @@ __all__ = ["Autoencoder"]
 
 KERNEL_SIZE = 5  # the book's 5x5 filters throughout
 HIDDEN_CHANNELS = (14, 7)  # the encoder's feature maps (the decoder mirrors them: 7 -> 14 -> C)
-
-
-def _check_images(owner: str, name: str, shape: tuple[int, ...],
-                  expected: tuple[int, int, int]) -> None:
-    """``shape`` must be (N, C, H, W) with N >= 1 and (C, H, W) == ``expected`` (model's size)."""
-    C, H, W = expected
-    if len(shape) != 4:
-        hint = ""
-        if len(shape) == 3 and shape[1:] == (H, W):
-            hint = " (add the channel axis with x[:, None])"
-        elif len(shape) == 2 and shape[1] == C * H * W:
-            hint = f" (reshape flattened images with x.reshape(-1, {C}, {H}, {W}))"
-        raise ValueError(f"{owner}: {name} expected a 4-D (batch, channels, height, width) array "
-                         f"of shape (N, {C}, {H}, {W}), "
-                         f"got {len(shape)}-D shape {tuple(shape)}{hint}")
-    if tuple(shape[1:]) != expected:
-        raise ValueError(f"{owner}: {name} expected images of shape {expected} "
-                         f"(channels, height, width), the size the model was built for, "
-                         f"got {tuple(shape[1:])}; build Autoencoder(image_size="
-                         f"{tuple(shape[2:])}, channels={shape[1]}) for these")
-    if shape[0] == 0:
-        raise ValueError(f"{owner}: {name} expected at least one image, got shape {tuple(shape)}")
 
 
 class Autoencoder(NeuralNetwork):
@@ -107,7 +85,7 @@ class Autoencoder(NeuralNetwork):
         """Every input of the network passes here (forward, train_batch, the Trainer): check it
         is a batch of finite images of the size the model was built for, then convert to the
         network's dtype."""
-        _check_images(repr(self), name, tuple(np.shape(x)), self.input_shape)
+        check_images(repr(self), name, tuple(np.shape(x)), self.input_shape)
         return super().tensor(name, x)
 
     @staticmethod

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from dlfs.errors import check_flag, check_positive_int
-from dlfs.init import draw, init_scale
+from dlfs.init import check_weight_init, draw, init_scale
 from dlfs.training import check_dropout
-from dlfs.windows import check_image, output_hw, pair, resolve_padding
+from dlfs.windows import check_conv_input, conv_geometry
 from torch_impl.activations import make_activation
 from torch_impl.base import TorchLayer, copy_
 from torch_impl.dropout import Dropout
@@ -57,26 +57,20 @@ class Conv2D(TorchLayer):
         flatten: bool = False,
     ) -> None:
         super().__init__(check_positive_int("out_channels", out_channels))
-        self.kernel_size = pair("kernel_size", kernel_size)
-        self.stride = pair("stride", stride)
+        self.kernel_size, self.stride, self.pads = conv_geometry(kernel_size, stride, padding)
         self.padding = padding
-        self.pads = resolve_padding(padding, self.kernel_size, self.stride)
         self.bias = check_flag("bias", bias)
         if not self.bias:
             self.param_names = ("W",)
         self.activation = make_activation(activation)
-        init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
-        self.weight_init = weight_init
+        self.weight_init = check_weight_init(weight_init)  # checked now, not at the first batch
         self.dropout = check_dropout(f"{self!r} dropout", dropout)
         self.flatten = check_flag("flatten", flatten)
         self.in_channels: int | None = None
 
     def _check_input(self, x: torch.Tensor) -> None:
-        check_image(repr(self), tuple(x.shape))
-        output_hw(repr(self), tuple(x.shape[2:]), self.kernel_size, self.stride, self.pads)
-        if self.in_channels is not None and x.shape[1] != self.in_channels:
-            raise ValueError(f"{self!r}: expected {self.in_channels} input channels (the number "
-                             f"it was built for), got {x.shape[1]} in shape {tuple(x.shape)}")
+        check_conv_input(repr(self), tuple(x.shape), self.kernel_size, self.stride, self.pads,
+                         self.in_channels)
 
     def _setup_layer(self, x: torch.Tensor) -> None:
         C, O, (kh, kw), dtype = (x.shape[1], self.neurons, self.kernel_size,

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlfs.errors import check_positive_int
-from dlfs.init import draw, init_scale
+from dlfs.errors import check_dense_input, check_positive_int
+from dlfs.init import check_weight_init, draw, init_scale
 from dlfs.training import check_dropout
 from torch_impl.activations import make_activation
 from torch_impl.base import TorchLayer, copy_
@@ -41,18 +41,12 @@ class Dense(TorchLayer):
     ) -> None:
         super().__init__(check_positive_int("neurons", neurons))
         self.activation = make_activation(activation)
-        init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
-        self.weight_init = weight_init
+        self.weight_init = check_weight_init(weight_init)  # checked now, not at the first batch
         self.dropout = check_dropout(f"{self!r} dropout", dropout)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.ndim != 2:
-            raise ValueError(f"{self!r}: expected a 2-D (batch, features) input, got "
-                             f"{x.ndim}-D shape {tuple(x.shape)}" +
-                             (" (use x.reshape(1, -1) for one sample)" if x.ndim == 1 else ""))
-        if not self.first and x.shape[1] != self.linear.in_features:
-            raise ValueError(f"{self!r}: expected input width {self.linear.in_features} "
-                             f"(the width it was built for), got {x.shape[1]}")
+        width = None if self.first else self.linear.in_features
+        check_dense_input(self, tuple(x.shape), width)
 
     def _setup_layer(self, x: torch.Tensor) -> None:
         fan_in, dtype = x.shape[1], str(x.dtype).replace("torch.", "")

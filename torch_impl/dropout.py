@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlfs.errors import check_instance
+from dlfs.errors import check_generator
 from dlfs.training import check_dropout, dropout_mask
 from torch_impl.base import TorchLayer
 
@@ -72,10 +72,7 @@ class Dropout(TorchLayer):
     def __init__(self, p: float, rng: np.random.Generator | None = None) -> None:
         super().__init__()
         self.p = check_dropout("Dropout p", p)
-        if rng is not None:
-            check_instance("Dropout rng", rng, np.random.Generator,
-                           "a numpy.random.Generator (np.random.default_rng(seed)) or None")
-        self.mask_rng = rng
+        self.mask_rng = check_generator("Dropout rng", rng)
         self.module = MaskedDropout(self.p, self._mask)
 
     def _setup_layer(self, x: torch.Tensor) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dlfs.errors import check_array, check_same_length
+from dlfs.errors import check_regression_data
 from torch_impl.base import to_numpy, to_tensor
 
 
@@ -16,12 +16,7 @@ def closed_form_linear_regression(X: np.ndarray, y: np.ndarray) -> dict[str, np.
     W (d, 1), B (1, 1). ``torch.linalg.lstsq`` on ``[X, 1]`` with the SVD-based ``gelsd`` driver,
     as NumPy's ``lstsq``.
     """
-    X = check_array("X", X, ndim=2)
-    y = check_array("y", y, ndim=(1, 2))
-    if y.ndim == 2 and y.shape[1] != 1:  # the result is a Dense(1) state dict: one target column
-        raise ValueError(f"y: expected (n,) or (n, 1) targets, got shape {y.shape}")
-    y = y.reshape(len(y), 1)
-    check_same_length("X", X, "y", y)
+    X, y = check_regression_data(X, y)  # (n, d) and (n, 1)
     Xt = to_tensor(X)
     A = torch.cat([Xt, torch.ones(len(X), 1, dtype=Xt.dtype)], dim=1)
     coef = to_numpy(torch.linalg.lstsq(A, to_tensor(y, Xt.dtype), driver="gelsd").solution)

@@ -14,6 +14,7 @@ from dlfs.errors import (
     check_dtype_name,
     check_forward_called,
     check_instance,
+    check_layers,
     check_seed,
 )
 from dlfs.exchange import check_state
@@ -31,14 +32,8 @@ class NeuralNetwork:
 
     def __init__(self, layers: Sequence[TorchLayer], loss: Loss, seed: int = 1,
                  dtype: str = "float32") -> None:
-        check_instance("layers", layers, list | tuple,
-                       "a list of layers such as [Dense(4), Dense(1)]")
-        if not layers:
-            raise ValueError("layers: expected at least one layer, got an empty list")
-        for i, layer in enumerate(layers):
-            check_instance(f"layers[{i}]", layer, TorchLayer,
-                           "a torch_impl layer such as Dense(4) or Tanh()")
-        self.layers = list(layers)
+        self.layers = check_layers(layers, TorchLayer,
+                                   "a torch_impl layer such as Dense(4) or Tanh()")
         self.loss = check_instance("loss", loss, Loss,
                                    "a torch_impl loss such as MeanSquaredError()")
         self.seed = check_seed("seed", seed)

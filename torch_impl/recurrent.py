@@ -31,7 +31,7 @@ from dlfs.errors import (
     check_state_shape,
     check_step_input,
 )
-from dlfs.init import draw, init_scale
+from dlfs.init import check_weight_init, draw, init_scale
 from torch_impl.base import TorchLayer, copy_, to_numpy, to_tensor
 
 __all__ = ["RNNLinear"]
@@ -148,8 +148,7 @@ class RecurrentNode(StackedLayout, TorchLayer):
     def __init__(self, hidden_size: int, weight_init: str = "glorot") -> None:
         TorchLayer.__init__(self, check_positive_int("hidden_size", hidden_size))
         self.hidden_size = self.neurons
-        init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
-        self.weight_init = weight_init
+        self.weight_init = check_weight_init(weight_init)  # checked now, not at the first batch
         self.input_size: int | None = None
         # what forward stores for backward; None until the first forward (backward then says to
         # call it first)
@@ -218,8 +217,7 @@ class RecurrentLayer(StackedLayout, TorchLayer):
     def __init__(self, hidden_size: int, weight_init: str = "glorot") -> None:
         TorchLayer.__init__(self, check_positive_int("hidden_size", hidden_size))
         self.hidden_size = self.neurons
-        init_scale(weight_init, 1, 1)
-        self.weight_init = weight_init
+        self.weight_init = check_weight_init(weight_init)  # checked now, not at the first batch
         self.input_size: int | None = None
 
     def _scale(self, fan_in: int, fan_out: int) -> float:
@@ -256,8 +254,7 @@ class RNNLinear(TorchLayer):
 
     def __init__(self, neurons: int, weight_init: str = "glorot") -> None:
         super().__init__(check_positive_int("neurons", neurons))
-        init_scale(weight_init, 1, 1)
-        self.weight_init = weight_init
+        self.weight_init = check_weight_init(weight_init)  # checked now, not at the first batch
 
     def _check_input(self, x: torch.Tensor) -> None:
         check_sequence(repr(self), x, None if self.first else self.module.in_features)

@@ -12,8 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlfs.errors import check_positive_int
-from dlfs.windows import check_reshape
+from dlfs.windows import check_reshape, reshape_target
 from torch_impl.base import TorchLayer
 
 __all__ = ["Flatten", "Reshape"]
@@ -50,12 +49,7 @@ class Reshape(ParameterFreeLayer):
     feature maps."""
 
     def __init__(self, shape: int | Sequence[int]) -> None:
-        if isinstance(shape, int | np.integer):
-            shape = (shape,)
-        self.shape = tuple(check_positive_int(f"Reshape shape[{i}]", s)
-                           for i, s in enumerate(shape))
-        if not self.shape:
-            raise ValueError("Reshape shape: expected at least one dimension, got ()")
+        self.shape = reshape_target(shape)  # a tuple of positive ints
         super().__init__(nn.Sequential(nn.Flatten(), nn.Unflatten(1, self.shape)))
 
     def _check_input(self, x: torch.Tensor) -> None:

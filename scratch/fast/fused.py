@@ -22,7 +22,7 @@ import numpy as np
 
 from dlfs.errors import check_forward_called, check_positive_int, check_sequence
 from dlfs.exchange import check_state
-from dlfs.init import draw, init_scale
+from dlfs.init import check_weight_init, draw, init_scale
 from scratch.base import Layer
 
 
@@ -48,8 +48,7 @@ class RecurrentNode:
 
     def __init__(self, hidden_size: int, weight_init: str = "glorot") -> None:
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        init_scale(weight_init, 1, 1)  # validates the name now, not at the first batch
-        self.weight_init = weight_init
+        self.weight_init = check_weight_init(weight_init)  # checked now, not at the first batch
         self.input_size: int | None = None
         # a layer or network hands in its stream
         self.rng: np.random.Generator = np.random.default_rng(0)
