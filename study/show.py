@@ -105,7 +105,7 @@ def _inherited(refs: tuple[str, ...], method: str) -> str | None:
             fn = vars(base)[method]
             file = inspect.getsourcefile(fn)
             line = inspect.getsourcelines(fn)[1]
-            doc = (inspect.getdoc(fn) or "").split("\n")[0]
+            doc = (inspect.getdoc(fn) or "").split("\n\n")[0].replace("\n", " ")
             rel = file and __import__("pathlib").Path(file).resolve().relative_to(ROOT).as_posix()
             return f"inherited {base.__name__}.{method} ({rel}:{line}){': ' + doc if doc else ''}"
     return None
@@ -263,7 +263,12 @@ class Renderer:
         pl = highlight(Lt) if self.color and Lt else [None] * len(L)
         pr = highlight(Rt) if self.color and Rt else [None] * len(R)
         if all(len(t) + GUTTER <= self.col for t in Lt + Rt):
-            self.say(_fit(f"{role}: {head(ls, note_l)}", self.col) + " | " + head(rs, note_r))
+            lefts = textwrap.wrap(f"{role}: {head(ls, note_l)}", self.col) or [""]
+            rights = textwrap.wrap(head(rs, note_r), self.col) or [""]
+            for k in range(max(len(lefts), len(rights))):  # a long heading wraps inside its column
+                left = lefts[k] if k < len(lefts) else ""
+                self.say((left.ljust(self.col) + " | " + (rights[k] if k < len(rights) else "")).rstrip(),
+                         fitted=True)
             blank = [i is not None and j is not None and not Lt[i].strip() and not Rt[j].strip()
                      for i, j in rows]
             for kind, group in self._runs(same, blank):
@@ -280,11 +285,14 @@ class Renderer:
                 right = self._cell(R[j] if j is not None else None, pr[j] if j is not None else None, self.col)
                 self.say(left + " | " + right, fitted=True)
         else:
-            self.say(f"{role}: {head(ls, note_l)}   (one above the other: wider than a column)")
+            for line in textwrap.wrap(f"{role}: {head(ls, note_l)}   (one above the other: wider than a column)",
+                                      self.width, subsequent_indent="    "):
+                self.say(line)
             for i, row in enumerate(L):
                 self.stats.shown += bool(row[1].strip())
                 self.say(self._cell(row, pl[i], self.width), fitted=True)
-            self.say(f"-- torch: {head(rs, note_r)}")
+            for line in textwrap.wrap(f"-- torch: {head(rs, note_r)}", self.width, subsequent_indent="    "):
+                self.say(line)
             twin = {j: k for k, (i, j) in enumerate(rows) if j is not None and same[k]}
             j = 0
             while j < len(R):

@@ -1,7 +1,7 @@
 """The protocol adapter: a thin layer between dlfs's NumPy interface and plain PyTorch modules.
 
 Every torch-side layer holds a real ``nn.Module`` in ``.module``. ``forward(x, training)`` takes
-and returns NumPy arrays (the shared interface); ``backward(grad_out)`` runs ``torch.autograd``
+and returns NumPy arrays (the shared interface); ``backward(output_grad)`` runs ``torch.autograd``
 with that upstream gradient. Training (``torch_impl/trainer.py``) uses the modules directly,
 tensor to tensor.
 """
@@ -61,6 +61,7 @@ class TorchLayer:
 
     # --- the shared NumPy protocol ----------------------------------------------------------------
     def forward(self, input_: Any, training: bool = True) -> np.ndarray:
+        """``self.module(x)``: the layer's ``nn.Module`` (built on the first input), on arrays."""
         x = to_tensor(check_layer_input(self, input_))
         self.build(x)
         self._x = x.detach().clone().requires_grad_(True)
@@ -69,6 +70,8 @@ class TorchLayer:
         return to_numpy(self._out)
 
     def backward(self, output_grad: Any) -> np.ndarray:
+        """Autograd: ``out.backward(output_grad)`` through the module; returns dL/dx, and the
+        parameter gradients land in ``grad_dict()``."""
         check_forward_called(self, hasattr(self, "_out"))
         g = to_tensor(output_grad, self._out.dtype)
         if g.shape != self._out.shape:
