@@ -96,10 +96,9 @@ def test_node_parity_from_a_nonzero_state(name, batch, dtype):
         compare(f"grad:{k}", gt[k], gs[k], dtype=dtype)
 
 
-@pytest.mark.parametrize("name", sorted(NODES))
-def test_node_finite_differences(name):
-    x, node, _, states, grads = _node_pair(name, "float64", 2, seed=3)
-
+def check_node_finite_differences(node, x, states, grads) -> None:
+    """A node's analytic backward (dL/dx, dL/dh[, dL/dc] and every parameter's gradient) against centred
+    finite differences of L = sum(output * G) over its outputs (h_new[, c_new]), from non-zero states."""
     def loss() -> float:
         out = node.forward(x, *states)
         out = out if isinstance(out, tuple) else (out,)
@@ -117,6 +116,12 @@ def test_node_finite_differences(name):
             return loss()
 
         compare(f"grad:{k}", grads_p[k], numerical_gradient(loss_p, p), "finite_difference", "float64")
+
+
+@pytest.mark.parametrize("name", sorted(NODES))
+def test_node_finite_differences(name):
+    x, node, _, states, grads = _node_pair(name, "float64", 2, seed=3)
+    check_node_finite_differences(node, x, states, grads)
 
 
 @pytest.mark.parametrize("name", ["rnn", "gru_torch", "gru_classic", "lstm"])

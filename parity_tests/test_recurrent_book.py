@@ -27,6 +27,8 @@ import scratch.fast.rnn
 import scratch.gru
 import scratch.lstm
 import scratch.rnn
+from parity_tests.test_recurrent import LAYERS as _LAYERS
+from parity_tests.test_recurrent import NODES, PARAMS, H, V, check_node_finite_differences
 from study.parity import (
     build_pair,
     check_finite_differences,
@@ -34,31 +36,11 @@ from study.parity import (
     check_trajectory,
     compare,
     namespace,
-    numerical_gradient,
 )
 
-V, H = 5, 7  # input width != hidden size, so a transposed block cannot pass unnoticed
 DTYPES = ["float64", "float32"]
 BOOK, FAST = namespace("book"), namespace("scratch")
-
-LAYERS = {
-    "rnn": lambda B: B.RNNLayer(H),
-    "gru_torch": lambda B: B.GRULayer(H, gru="torch"),
-    "gru_classic": lambda B: B.GRULayer(H, gru="classic"),
-    "lstm": lambda B: B.LSTMLayer(H),
-}
-NODES = {
-    "rnn": lambda B: B.RNNNode(H),
-    "gru_torch": lambda B: B.GRUNode(H, gru="torch"),
-    "gru_classic": lambda B: B.GRUNode(H, gru="classic"),
-    "lstm": lambda B: B.LSTMNode(H),
-}
-PARAMS = {
-    "rnn": ["B_f", "W_f"],
-    "gru_torch": ["B_h", "B_hh", "B_r", "B_u", "W_hh", "W_hr", "W_hu", "W_xh", "W_xr", "W_xu"],
-    "gru_classic": ["B_h", "B_r", "B_u", "W_hh", "W_hr", "W_hu", "W_xh", "W_xr", "W_xu"],
-    "lstm": ["B_c", "B_f", "B_i", "B_o", "W_c", "W_f", "W_i", "W_o"],
-}
+LAYERS = {k: v for k, v in _LAYERS.items() if k != "rnn_linear"}  # the layers that have a book form
 # the two sides of each comparison, the expected one first: the book form against each other form
 OTHERS = [("book", "scratch"), ("book", "torch")]
 
@@ -152,24 +134,7 @@ def test_node_finite_differences(name):
     node, _, _ = build_pair(NODES[name], x, seed=3, forms=("book", "scratch"))
     states, grads = _states(name, 2, "float64", rng), _states(name, 2, "float64", rng)
 
-    def loss() -> float:
-        out = node.forward(x, *states)
-        return float(sum(np.sum(o * g) for o, g in zip(out if isinstance(out, tuple) else (out,),
-                                                        grads)))
-
-    loss()
-    analytic = node.backward(*grads)
-    for label, arr, a in zip(("dx", "dh", "dc"), [x, *states], analytic):
-        compare(label, a, numerical_gradient(loss, arr), "finite_difference", "float64")
-    state, grads_p = node.state_dict(), node.grad_dict()
-    for k, p in state.items():
-
-        def loss_p(k: str = k, p: np.ndarray = p) -> float:
-            node.load_state_dict({**state, k: p})
-            return loss()
-
-        compare(f"grad:{k}", grads_p[k], numerical_gradient(loss_p, p), "finite_difference",
-                "float64")
+    check_node_finite_differences(node, x, states, grads)
 
 
 # --- parameters, initial weights, training --------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 
@@ -204,7 +204,48 @@ class BookNode:
         return f"{type(self).__name__}({self.hidden_size})"
 
 
-class BookLayer(Layer):
+class NodeLayer:
+    """What the book form's and the fast form's recurrent layers share: a layer that unrolls its
+    ``node`` over time, the node holding the parameters. Set-up on the first input, the input check,
+    and the layer protocol's parameter methods, handed on to the node."""
+
+    node: Any
+
+    def __init__(self, hidden_size: int, weight_init: str = "glorot") -> None:
+        super().__init__(check_positive_int("hidden_size", hidden_size))  # type: ignore[call-arg]
+        self.hidden_size = self.neurons  # type: ignore[attr-defined]
+        self.node = self._make_node(hidden_size, weight_init)
+
+    def _make_node(self, hidden_size: int, weight_init: str) -> Any:
+        raise NotImplementedError
+
+    def _check_input(self, input_: np.ndarray) -> None:
+        check_sequence(repr(self), input_, self.node.input_size)
+
+    def _setup_layer(self, input_: np.ndarray) -> None:
+        self.node.rng = self.rng  # type: ignore[attr-defined]
+        self.node.build(input_.shape[2], input_.dtype)
+
+    def params(self) -> list[np.ndarray]:
+        return self.node.params()
+
+    def param_grads(self) -> list[np.ndarray]:
+        return self.node.param_grads()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        self._require_built("state_dict")  # type: ignore[attr-defined]
+        return self.node.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        self._require_built("load_state_dict")  # type: ignore[attr-defined]
+        self.node.load_state_dict(state)
+
+    def grad_dict(self) -> dict[str, np.ndarray]:
+        self._require_built("grad_dict")  # type: ignore[attr-defined]
+        return self.node.grad_dict()
+
+
+class BookLayer(NodeLayer, Layer):
     """Base of the book form's layers: a node unrolled over time.
 
     Shapes: x (batch, time, V) -> hidden states (batch, time, H), with h_0 = 0 (and c_0 = 0).
@@ -215,20 +256,8 @@ class BookLayer(Layer):
     ``_sum_over_time``: a parameter used at every step has the sum of the steps' gradients.
     """
 
-    def __init__(self, hidden_size: int, weight_init: str = "glorot") -> None:
-        super().__init__(check_positive_int("hidden_size", hidden_size))
-        self.hidden_size = self.neurons
-        self.node = self._make_node(hidden_size, weight_init)
-
     def _make_node(self, hidden_size: int, weight_init: str) -> BookNode:
         raise NotImplementedError
-
-    def _check_input(self, input_: np.ndarray) -> None:
-        check_sequence(repr(self), input_, self.node.input_size)
-
-    def _setup_layer(self, input_: np.ndarray) -> None:
-        self.node.rng = self.rng
-        self.node.build(input_.shape[2], input_.dtype)
 
     def _check_output_grad(self, output_grad: np.ndarray) -> np.ndarray:
         """The upstream gradient (batch, time, H), in the output's dtype."""
@@ -243,22 +272,3 @@ class BookLayer(Layer):
         that ``param_grads()`` returns the same arrays after every backward pass."""
         for n in self.node.param_names:
             getattr(self.node, "d" + n)[...] = sum(getattr(node, "d" + n) for node in self.nodes)
-
-    # --- parameters live in the node --------------------------------------------------------------
-    def params(self) -> list[np.ndarray]:
-        return self.node.params()
-
-    def param_grads(self) -> list[np.ndarray]:
-        return self.node.param_grads()
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        self._require_built("state_dict")
-        return self.node.state_dict()
-
-    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        self._require_built("load_state_dict")
-        self.node.load_state_dict(state)
-
-    def grad_dict(self) -> dict[str, np.ndarray]:
-        self._require_built("grad_dict")
-        return self.node.grad_dict()

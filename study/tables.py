@@ -67,23 +67,24 @@ def between(path: Path, markers: tuple[str, str], content: str) -> tuple[str, st
     return text, text[:start] + "\n" + content + "\n" + text[stop:]
 
 
-def stale(record: dict[str, Any]) -> list[Path]:
-    """The generated files that differ from what the registry and ``record`` generate (nothing written)."""
+def _generated(record: dict[str, Any]) -> list[tuple[Path, str, str]]:
+    """(file, its text now, its text with the tables generated from the registry and ``record``)."""
     out = []
     for path, markers, content in ((README, README_MARKERS, readme_table(record)),
                                    (PARITY_DOC, TOLERANCE_MARKERS, tolerance_table())):
-        old, new = between(path, markers, content)
-        if old != new:
-            out.append(path)
+        out.append((path, *between(path, markers, content)))
     return out
+
+
+def stale(record: dict[str, Any]) -> list[Path]:
+    """The generated files that differ from what the registry and ``record`` generate (nothing written)."""
+    return [path for path, old, new in _generated(record) if old != new]
 
 
 def rewrite(record: dict[str, Any]) -> list[Path]:
     """Rewrite the generated tables, atomically; returns the files that changed."""
     changed = []
-    for path, markers, content in ((README, README_MARKERS, readme_table(record)),
-                                   (PARITY_DOC, TOLERANCE_MARKERS, tolerance_table())):
-        old, new = between(path, markers, content)
+    for path, old, new in _generated(record):
         if old != new:
             atomic_write(path, lambda f, new=new: f.write(new.encode()))
             changed.append(path)

@@ -20,10 +20,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dlfs.errors import check_forward_called, check_positive_int, check_sequence
+from dlfs.errors import check_forward_called, check_positive_int
 from dlfs.exchange import check_state
 from dlfs.init import check_weight_init, draw, init_scale
 from scratch.base import Layer
+from scratch.recurrent import NodeLayer
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -140,7 +141,7 @@ class RecurrentNode:
         return f"{type(self).__name__}({self.hidden_size})"
 
 
-class RecurrentLayer(Layer):
+class RecurrentLayer(NodeLayer, Layer):
     """Base of the layers: a node unrolled over time. x (batch, time, V) -> hidden states
     (batch, time, H).
 
@@ -151,20 +152,8 @@ class RecurrentLayer(Layer):
     ``dW_x``, ``dW_h``, ``dB`` and dL/dx with one matmul each.
     """
 
-    def __init__(self, hidden_size: int, weight_init: str = "glorot") -> None:
-        super().__init__(check_positive_int("hidden_size", hidden_size))
-        self.hidden_size = self.neurons
-        self.node = self._make_node(hidden_size, weight_init)
-
     def _make_node(self, hidden_size: int, weight_init: str) -> RecurrentNode:
         raise NotImplementedError
-
-    def _check_input(self, input_: np.ndarray) -> None:
-        check_sequence(repr(self), input_, self.node.input_size)
-
-    def _setup_layer(self, input_: np.ndarray) -> None:
-        self.node.rng = self.rng
-        self.node.build(input_.shape[2], input_.dtype)
 
     def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
         input_ = self._prepare(input_)
@@ -209,22 +198,3 @@ class RecurrentLayer(Layer):
 
     def _run_backward(self, grad: np.ndarray) -> np.ndarray:
         raise NotImplementedError
-
-    # --- parameters live in the node --------------------------------------------------------------
-    def params(self) -> list[np.ndarray]:
-        return self.node.params()
-
-    def param_grads(self) -> list[np.ndarray]:
-        return self.node.param_grads()
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        self._require_built("state_dict")
-        return self.node.state_dict()
-
-    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        self._require_built("load_state_dict")
-        self.node.load_state_dict(state)
-
-    def grad_dict(self) -> dict[str, np.ndarray]:
-        self._require_built("grad_dict")
-        return self.node.grad_dict()
