@@ -145,6 +145,7 @@ class Layer:
                                f"sample batch)")
 
     def state_dict(self) -> dict[str, np.ndarray]:
+        """The parameters by name, in the book's own layout (the canonical one): copies."""
         self._require_built("state_dict")
         return {n: p.copy() for n, p in zip(self.param_names, self.params())}
 

@@ -19,6 +19,7 @@ import difflib
 import inspect
 import textwrap
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from study.concepts import ROOT, locate, resolve
@@ -96,17 +97,15 @@ def members(ref: str) -> list[Member]:
 
 
 def _inherited(refs: tuple[str, ...], method: str) -> str | None:
-    """Where the first object of ``refs`` inherits ``method`` from, as a one-line note; None if nowhere."""
-    obj = resolve(refs[0])
-    if not inspect.isclass(obj):
-        return None
-    for base in obj.__mro__[1:]:
+    """Where the side's main class (the last class of ``refs``: the layer its operations serve)
+    inherits ``method`` from, as a one-line note; None if nowhere."""
+    classes = [obj for obj in map(resolve, refs) if inspect.isclass(obj)]
+    for base in (classes[-1].__mro__[1:] if classes else ()):
         if method in vars(base) and base.__module__.split(".")[0] in ("scratch", "torch_impl"):
             fn = vars(base)[method]
-            file = inspect.getsourcefile(fn)
             line = inspect.getsourcelines(fn)[1]
+            rel = Path(inspect.getsourcefile(fn) or "").resolve().relative_to(ROOT).as_posix()
             doc = (inspect.getdoc(fn) or "").split("\n\n")[0].replace("\n", " ")
-            rel = file and __import__("pathlib").Path(file).resolve().relative_to(ROOT).as_posix()
             return f"inherited {base.__name__}.{method} ({rel}:{line}){': ' + doc if doc else ''}"
     return None
 
@@ -139,17 +138,18 @@ def pair_members(left: list[Member], right: list[Member]) -> list[tuple[str, lis
     for role in ROLES:
         ls = [m for m in left if m.role == role]
         rs = [m for m in right if m.role == role]
-        pairs: list[tuple[Member | None, Member | None]] = []
+        twins: dict[int, Member] = {}
         free = list(rs)
-        for m in ls:
-            twin = next((r for r in free if r.name == m.name), None)
-            if twin is not None:
-                free.remove(twin)
-            pairs.append((m, twin))
-        lonely = [k for k, (_, b) in enumerate(pairs) if b is None]
-        for k, r in zip(lonely, list(free)):  # the rest of the role, in order
-            pairs[k] = (pairs[k][0], r)
-            free.remove(r)
+        # the same class and method first (Conv2D.__init__ with Conv2D.__init__), then the same
+        # method of another class, then the rest of the role in order
+        for same in (lambda a, b: (a.owner, a.name) == (b.owner, b.name), lambda a, b: a.name == b.name,
+                     lambda a, b: True):
+            for k, m in enumerate(ls):
+                twin = None if k in twins else next((r for r in free if same(m, r)), None)
+                if twin is not None:
+                    twins[k] = twin
+                    free.remove(twin)
+        pairs: list[tuple[Member | None, Member | None]] = [(m, twins.get(k)) for k, m in enumerate(ls)]
         alone: list[Member] = []  # consecutive left members with no twin go into one group
         for a, b in pairs:
             if b is None:
@@ -355,8 +355,9 @@ def render(scratch_refs: tuple[str, ...], torch_refs: tuple[str, ...], width: in
     left = [m for ref in scratch_refs for m in members(ref)]
     right = [m for ref in torch_refs for m in members(ref)]
     for role, ls, rs in pair_members(left, right):
-        note_l = _inherited(scratch_refs, role) if role in ("forward", "backward") and not ls else None
-        note_r = _inherited(torch_refs, role) if role in ("forward", "backward") and not rs else None
+        method = {"forward": "forward", "backward": "backward", "weights": "state_dict"}.get(role)
+        note_l = _inherited(scratch_refs, method) if method and not ls else None
+        note_r = _inherited(torch_refs, method) if method and not rs else None
         r.pair(role, ls, rs, note_l, note_r)
     return r
 
