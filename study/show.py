@@ -1,10 +1,11 @@
 """`dlfs show`: a concept's book form beside its torch form, method by method.
 
-Each side is a list of objects (classes or functions, from the registry's ``show_scratch``/``show_torch``).
-A class is cut into members: its definition (the ``class`` line, docstring and attributes) and each method.
-Every member has a *role*: definition, set-up, forward, backward, weights (the state-dict layout) or other;
-members pair up by role and name (forward with forward, ``_setup_layer`` with ``_setup_layer``), and a role
-that one side leaves to its base class (the torch side's backward is autograd) names where that code lives.
+Each side is a list of objects (classes or functions, from the registry's ``show_scratch``/``show_torch``). A
+class is cut into members: its definition (the ``class`` line, docstring and attributes) and each method.
+Every member has a *role*: definition, set-up, forward, backward, step (an optimiser's or a Trainer's),
+weights (the state-dict layout) or other; members pair up by role and name (forward with forward,
+``_setup_layer`` with ``_setup_layer``), and a role that one side leaves to its base class (the torch side's
+backward is autograd) names where that code lives.
 
 A pair is printed in two columns when both fit the width, else one above the other, so no line is ever
 wrapped (below about 110 columns, long lines are cut cleanly instead). Lines that are the same on both sides
@@ -24,15 +25,19 @@ from typing import Any
 
 from study.concepts import ROOT, locate, resolve
 
-ROLES = ("definition", "set-up", "forward", "backward", "weights", "other")
+ROLES = ("definition", "set-up", "forward", "backward", "step", "weights", "other")
 _BY_NAME = {
     "set-up": {"__init__", "_setup_layer", "build", "_spec", "_allocate", "_check_input", "_make_cell",
                "_make_rnn", "_make_conv", "_build_node", "_set_variant", "_draw_state", "_input",
-               "_state_tensor", "_prepare", "_make_node", "setup_decay", "bind"},
+               "_state_tensor", "_prepare", "_make_node", "setup_decay", "bind", "_batches",
+               "_targets"},
     "forward": {"forward", "_output", "forward_step", "_run", "__call__", "step", "fit", "train_batch"},
     "backward": {"backward", "_input_grad", "_param_grad", "backward_step", "local_grads", "_run_backward",
                  "_backward", "_h_side_grads"},
-    "weights": {"state_dict", "load_state_dict", "grad_dict", "_canonical", "_load_canonical",
+    "step": {"_forward_backward", "_update", "_train_mode", "_loss_on", "_lr", "_params_finite",
+             "_grad_norm", "_update_rule", "end_epoch", "_make_scheduler", "_ensure"},
+    "weights": {"_mask_streams", "_rng_extra", "_restore_rng_extra", "state_dict", "load_state_dict",
+                "grad_dict", "_canonical", "_load_canonical",
                 "_canonical_grads", "params", "param_grads", "_views", "_param_views", "_grad_views",
                 "_fused", "_tensors", "_rows", "_to_canonical", "_freeze_hh_bias"},
 }
