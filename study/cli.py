@@ -124,10 +124,14 @@ def _fast_objects(c: Concept) -> tuple[str, ...]:
 
 
 def _show_stats(concepts: list[Concept], width: int) -> int:
-    from study.show import render
+    from study.show import render, whole_object
 
     rows = []
     for c in concepts:
+        if c.shared:  # printed once, whole: nothing on two sides
+            shown = sum(1 for line in whole_object(c.scratch, width)[1:] if line.strip()[4:].strip())
+            rows.append([c.key, "shared", shown, 0, "0.0%", 0, "-"])
+            continue
         for form, refs in (("book", c.scratch_objects), ("fast", _fast_objects(c) if c.fast else None)):
             if refs is None:
                 continue
