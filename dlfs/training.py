@@ -181,6 +181,17 @@ def check_batch_prediction(owner: str, shape: tuple[int, ...]) -> None:
                          f"a 0-D array (a single number; reshape one prediction with np.reshape(p, (1, 1)))")
 
 
+def mse_targets(prediction_shape: tuple[int, ...], target: Any) -> np.ndarray:
+    """Mean squared error's targets, validated: an array shaped like the prediction (batch, ...)."""
+    check_batch_prediction("MeanSquaredError", prediction_shape)
+    target = check_array("MeanSquaredError target", target)
+    if target.shape != tuple(prediction_shape):
+        hint = " (reshape y with y.reshape(-1, 1))" if target.ndim == 1 and len(prediction_shape) == 2 else ""
+        raise ValueError(f"MeanSquaredError: target shape {target.shape} must equal prediction shape "
+                         f"{tuple(prediction_shape)}{hint}")
+    return target
+
+
 def class_targets(owner: str, target: Any, shape: tuple[int, ...]) -> np.ndarray:
     """Softmax cross-entropy's targets for logits of ``shape``, validated: int64 class indices, shape (M,).
 

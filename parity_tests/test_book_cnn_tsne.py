@@ -28,7 +28,6 @@ import scratch.pooling
 import scratch.tsne
 import torch_impl.tsne
 from study.parity import (
-    RESULTS,
     ParityReport,
     check_finite_differences,
     check_layer_parity,
@@ -185,7 +184,6 @@ def _report(name: str, dtype: str, comparisons: list) -> None:
     report = ParityReport(name, dtype)
     for c in comparisons:
         report.add(c)
-    RESULTS.append(report.summary())
 
 
 @pytest.fixture(scope="module")

@@ -143,7 +143,8 @@ def test_early_stopping_at_step_evaluations_restores_the_best_step(B, capsys):
     holds the weights of the best evaluated step, those a run of exactly that many steps ends with."""
     net, h = _fit_tab(B, optim=B.SGDMomentum(lr=0.3, momentum=0.9), epochs=20, eval_every_steps=2,
                       early_stopping=True)
-    assert h.stopped_step is not None and h.stopped_step == h.eval_steps[-1] and h.stopped_step % 7
+    assert h.stopped_step is not None and h.stopped_step == h.eval_steps[-1]
+    assert h.stopped_step % 7 != 0  # mid-epoch: 26 samples in batches of 4 make 7 steps an epoch
     assert h.restored_step == h.best_step < h.stopped_step and h.restored_epoch == h.best_epoch
     assert f"at step {h.stopped_step} (epoch {h.stopped_epoch})" in capsys.readouterr().out
     best, _ = _fit_tab(B, optim=B.SGDMomentum(lr=0.3, momentum=0.9), epochs=20, max_steps=h.best_step)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import dlfs
-from study.parity import RESULTS, Comparison, ParityReport, compare, numerical_gradient
+from study.parity import Comparison, ParityReport, compare, numerical_gradient
 
 S = dlfs.backend("scratch").foundations
 T = dlfs.backend("torch").foundations
@@ -31,7 +31,6 @@ def _record(concept: str, dtype: str, *comparisons: Comparison) -> ParityReport:
     report = ParityReport(concept, dtype)
     for c in comparisons:
         report.add(c)
-    RESULTS.append(report.summary())
     print(report)
     return report
 

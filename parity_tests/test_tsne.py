@@ -25,7 +25,7 @@ from sklearn.metrics import pairwise_distances
 
 import scratch.fast.tsne as S
 import torch_impl.tsne as T
-from study.parity import RESULTS, ParityReport, compare, numerical_gradient
+from study.parity import ParityReport, compare, numerical_gradient
 
 N = 300
 X_DIGITS = load_digits().data[:N]  # (300, 64), pixel values 0..16
@@ -75,7 +75,6 @@ def test_squared_distances_match_sklearn_and_each_other(dtype):
     report.add(compare("torch vs scratch", D_t, D_s, dtype=dtype))
     report.add(compare("scratch vs sklearn", D_s, pairwise_distances(X, squared=True).astype(dtype), dtype=dtype))
     assert np.all(np.diag(D_s) == 0) and np.all(D_s >= 0)
-    RESULTS.append(report.summary())
 
 
 # --- 2-3. conditional and joint probabilities --------------------------------------------------------------
@@ -87,7 +86,6 @@ def test_joint_probabilities_match_sklearn(perplexity):
     for name, mod in (("scratch", S), ("torch", T)):
         P = mod.joint_probabilities(D, perplexity)
         report.add(compare(f"{name} vs sklearn", squareform(P), P_sk, dtype="float64"))
-    RESULTS.append(report.summary())
 
 
 def test_conditional_probabilities_reach_the_perplexity(B):
@@ -117,7 +115,6 @@ def test_joint_probabilities_parity(dtype):
     Pc_t, beta_t = T.conditional_probabilities(D, 30.0)
     report.add(compare("P_cond", Pc_t, Pc_s, dtype="float64"))
     report.add(compare("beta", beta_t, beta_s, dtype="float64"))
-    RESULTS.append(report.summary())
 
 
 # --- 4-5. the Student-t affinities, KL(P || Q) and its gradient --------------------------------------------
@@ -135,7 +132,6 @@ def test_kl_divergence_matches_sklearn(P_digits):
         report.add(compare(f"{name} kl", np.array(kl), np.array(kl_sk), dtype="float64"))
         report.add(compare(f"{name} grad", grad, grad_sk.reshape(N, 2), dtype="float64"))
     assert kl_sk > 0.5  # a real, non-trivial divergence
-    RESULTS.append(report.summary())
 
 
 def test_exaggerated_gradient_matches_sklearn(P_digits):
@@ -149,7 +145,6 @@ def test_exaggerated_gradient_matches_sklearn(P_digits):
     report = ParityReport("tsne exaggerated gradient", "float64")
     report.add(compare("scratch vs sklearn", grad_s, grad_sk.reshape(N, 2), dtype="float64"))
     report.add(compare("torch autograd vs scratch", Yt.grad, grad_s, dtype="float64"))
-    RESULTS.append(report.summary())
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -164,7 +159,6 @@ def test_kl_divergence_parity(P_digits, dtype, n_components, dof):
     report.add(compare("kl", np.array(kl_t), np.array(kl_s), dtype=dtype, check_dtype=False))
     report.add(compare("grad (autograd vs analytic)", grad_t, grad_s, dtype=dtype))
     report.add(compare("Q", T.student_t_affinities(Y, dof), S.student_t_affinities(Y, dof), dtype=dtype))
-    RESULTS.append(report.summary())
 
 
 @pytest.mark.parametrize("dof,exaggeration", [(1.0, 1.0), (2.0, 1.0), (0.5, 1.0), (1.0, 12.0)])
@@ -221,7 +215,6 @@ def test_trajectory_parity_and_sklearn_optimiser(monkeypatch):
     report.add(compare("kl_divergence_", np.array(tt.kl_divergence_), np.array(ts.kl_divergence_), "trajectory",
                        "float64"))
     assert np.abs(Y_s).max() > 0.1  # it moved far from the 1e-4 start
-    RESULTS.append(report.summary())
 
 
 def test_trajectory_parity_float32():
@@ -232,7 +225,6 @@ def test_trajectory_parity_float32():
     assert Y_s.dtype == Y_t.dtype == np.float32
     report = ParityReport("tsne trajectory (10 iterations)", "float32")
     report.add(compare("param:Y", Y_t, Y_s, "trajectory", "float32"))
-    RESULTS.append(report.summary())
 
 
 def test_learning_rate_200_is_chaotic(P_digits):

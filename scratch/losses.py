@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlfs.errors import check_array, check_forward_called, check_layer_input
-from dlfs.training import check_batch_prediction, class_targets
+from dlfs.errors import check_forward_called, check_layer_input
+from dlfs.training import class_targets, mse_targets
 
 
 class Loss:
@@ -55,14 +55,7 @@ class MeanSquaredError(Loss):
     """
 
     def _check(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-        check_batch_prediction("MeanSquaredError", prediction.shape)
-        target = check_array("MeanSquaredError target", target)
-        if target.shape != prediction.shape:
-            hint = (" (reshape y with y.reshape(-1, 1))"
-                    if target.ndim == 1 and prediction.ndim == 2 else "")
-            raise ValueError(f"MeanSquaredError: target shape {target.shape} must equal prediction "
-                             f"shape {prediction.shape}{hint}")
-        return target.astype(prediction.dtype, copy=False)
+        return mse_targets(prediction.shape, target).astype(prediction.dtype, copy=False)
 
     def _output(self) -> float:
         return np.sum((self.prediction - self.target) ** 2) / self.prediction.shape[0]

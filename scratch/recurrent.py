@@ -48,72 +48,6 @@ def check_state_input(owner: str, name: str, s: np.ndarray | None, batch: int, h
     return s.astype(dtype, copy=False)
 
 
-class RNNLinear(Layer):
-    """A dense layer applied at every time step (the book's ``RNNLinear``; Keras's
-    ``TimeDistributed(Dense)``).
-
-    Shapes: x (batch, time, in), W (in, out), B (1, out), output (batch, time, out) = x @ W + B.
-    No activation: it produces the logits a softmax cross-entropy takes. ``weight_init`` as in
-    ``Dense``.
-    """
-
-    param_names = ("W", "B")
-
-    def __init__(self, neurons: int, weight_init: str = "glorot") -> None:
-        super().__init__(check_positive_int("neurons", neurons))
-        self.weight_init = check_weight_init(weight_init)  # checked now, not at the first batch
-
-    def _check_input(self, input_: np.ndarray) -> None:
-        check_sequence(repr(self), input_, None if self.first else self.W.shape[0])
-
-    def _setup_layer(self, input_: np.ndarray) -> None:
-        fan_in, dtype = input_.shape[2], input_.dtype
-        scale = init_scale(self.weight_init, fan_in, self.neurons)
-        self.W = draw(self.rng, (fan_in, self.neurons), scale, dtype)
-        self.B = draw(self.rng, (1, self.neurons), scale, dtype)
-        self.dW, self.dB = np.zeros_like(self.W), np.zeros_like(self.B)
-
-    def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
-        input_ = self._prepare(input_)
-        self.input_ = input_
-        N, T, F = input_.shape
-        # one matmul over every (batch, time) position, not one per sequence
-        self.output = (input_.reshape(N * T, F) @ self.W + self.B).reshape(N, T, self.neurons)
-        return self.output
-
-    def backward(self, output_grad: np.ndarray) -> np.ndarray:
-        check_forward_called(self, hasattr(self, "output"))
-        if output_grad.shape != self.output.shape:
-            raise ValueError(f"{self!r}.backward: expected a gradient of shape {self.output.shape} "
-                             f"(the output's), got {output_grad.shape}")
-        g2 = output_grad.reshape(-1, self.neurons)
-        # dL/dW sums x^T g over every (batch, time) position; dL/dB sums g over them
-        self.dW[...] = self.input_.reshape(-1, self.W.shape[0]).T @ g2
-        self.dB[...] = g2.sum(axis=0, keepdims=True)
-        return (g2 @ self.W.T).reshape(self.input_.shape)
-
-    def params(self) -> list[np.ndarray]:
-        return [self.W, self.B]
-
-    def param_grads(self) -> list[np.ndarray]:
-        return [self.dW, self.dB]
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        self._require_built("state_dict")
-        return {"W": self.W.copy(), "B": self.B.copy()}
-
-    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        self._require_built("load_state_dict")
-        check_state(repr(self), {"W": self.W.shape, "B": self.B.shape}, state)
-        self.W[...] = np.asarray(state["W"], dtype=self.W.dtype)
-        self.B[...] = np.asarray(state["B"], dtype=self.B.dtype)
-
-    def grad_dict(self) -> dict[str, np.ndarray]:
-        self._require_built("grad_dict")
-        return {"W": self.dW.copy(), "B": self.dB.copy()}
-
-
-# --- the book form's shared plumbing --------------------------------------------------------------
 def sigmoid(a: np.ndarray) -> np.ndarray:
     """sigma(a) = 1 / (1 + e^-a), elementwise."""
     with np.errstate(over="ignore"):  # e^-a overflows to inf for a << 0, giving the right limit 0
@@ -272,3 +206,71 @@ class BookLayer(NodeLayer, Layer):
         that ``param_grads()`` returns the same arrays after every backward pass."""
         for n in self.node.param_names:
             getattr(self.node, "d" + n)[...] = sum(getattr(node, "d" + n) for node in self.nodes)
+
+
+class RNNLinear(Layer):
+    """A dense layer applied at every time step (the book's ``RNNLinear``; Keras's
+    ``TimeDistributed(Dense)``).
+
+    Shapes: x (batch, time, in), W (in, out), B (1, out), output (batch, time, out) = x @ W + B.
+    No activation: it produces the logits a softmax cross-entropy takes. ``weight_init`` as in
+    ``Dense``.
+    """
+
+    param_names = ("W", "B")
+
+    def __init__(self, neurons: int, weight_init: str = "glorot") -> None:
+        super().__init__(check_positive_int("neurons", neurons))
+        self.weight_init = check_weight_init(weight_init)  # checked now, not at the first batch
+
+    def _check_input(self, input_: np.ndarray) -> None:
+        check_sequence(repr(self), input_, None if self.first else self.W.shape[0])
+
+    def _setup_layer(self, input_: np.ndarray) -> None:
+        fan_in, dtype = input_.shape[2], input_.dtype
+        scale = init_scale(self.weight_init, fan_in, self.neurons)
+        self.W = draw(self.rng, (fan_in, self.neurons), scale, dtype)
+        self.B = draw(self.rng, (1, self.neurons), scale, dtype)
+        self.dW, self.dB = np.zeros_like(self.W), np.zeros_like(self.B)
+
+    def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
+        input_ = self._prepare(input_)
+        self.input_ = input_
+        N, T, F = input_.shape
+        # one matmul over every (batch, time) position, not one per sequence
+        self.output = (input_.reshape(N * T, F) @ self.W + self.B).reshape(N, T, self.neurons)
+        return self.output
+
+    def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        check_forward_called(self, hasattr(self, "output"))
+        if output_grad.shape != self.output.shape:
+            raise ValueError(f"{self!r}.backward: expected a gradient of shape {self.output.shape} "
+                             f"(the output's), got {output_grad.shape}")
+        g2 = output_grad.reshape(-1, self.neurons)
+        # dL/dW sums x^T g over every (batch, time) position; dL/dB sums g over them
+        self.dW[...] = self.input_.reshape(-1, self.W.shape[0]).T @ g2
+        self.dB[...] = g2.sum(axis=0, keepdims=True)
+        return (g2 @ self.W.T).reshape(self.input_.shape)
+
+    def params(self) -> list[np.ndarray]:
+        return [self.W, self.B]
+
+    def param_grads(self) -> list[np.ndarray]:
+        return [self.dW, self.dB]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        self._require_built("state_dict")
+        return {"W": self.W.copy(), "B": self.B.copy()}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        self._require_built("load_state_dict")
+        check_state(repr(self), {"W": self.W.shape, "B": self.B.shape}, state)
+        self.W[...] = np.asarray(state["W"], dtype=self.W.dtype)
+        self.B[...] = np.asarray(state["B"], dtype=self.B.dtype)
+
+    def grad_dict(self) -> dict[str, np.ndarray]:
+        self._require_built("grad_dict")
+        return {"W": self.dW.copy(), "B": self.dB.copy()}
+
+
+# --- the book form's shared plumbing --------------------------------------------------------------

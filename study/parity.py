@@ -9,7 +9,6 @@ opinion on the scratch side, and ``check_trajectory`` trains both backends and c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
@@ -162,9 +161,6 @@ def build_pair(
     return s_obj, t_obj, state
 
 
-RESULTS: list[dict[str, Any]] = []  # every report made in this process, for `dlfs parity` and the README
-
-
 def check_layer_parity(
     concept: str,
     build: Callable[[ModuleType], Any],
@@ -202,7 +198,6 @@ def check_layer_parity(
         raise AssertionError(f"parameter names differ: {forms[0]} {sorted(gs)} vs {forms[1]} {sorted(gt)}")
     for k in sorted(gs):
         report.add(compare(f"grad:{k}", gt[k], gs[k], op, dtype))
-    RESULTS.append(report.summary())
     return report
 
 
@@ -317,11 +312,4 @@ def check_trajectory(
     ss, ts = s_net.state_dict(), t_net.state_dict()
     for k in sorted(ss):
         report.add(compare(f"param:{k}", ts[k], ss[k], "trajectory", dtype))
-    RESULTS.append(report.summary())
     return report
-
-
-def dump_results(path: str) -> None:
-    """Write every report made in this process as JSON (used by ``dlfs parity --json``)."""
-    with open(path, "w") as f:
-        json.dump(RESULTS, f, indent=1)

@@ -162,10 +162,6 @@ class Concept:
         return self.parity if isinstance(self.parity, tuple) else (self.parity,)
 
     @property
-    def tolerance_op(self) -> str:
-        return self.specs[0].op
-
-    @property
     def scratch_objects(self) -> tuple[str, ...]:
         return self.show_scratch or (self.scratch,)
 

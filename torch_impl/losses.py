@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlfs.errors import check_array, check_forward_called, check_layer_input
-from dlfs.training import check_batch_prediction, class_targets
+from dlfs.errors import check_forward_called, check_layer_input
+from dlfs.training import class_targets, mse_targets
 from torch_impl.base import TORCH_DTYPES, to_numpy, to_tensor
 
 
@@ -61,14 +61,7 @@ class MeanSquaredError(Loss):
     """
 
     def _target(self, prediction: torch.Tensor, target: np.ndarray) -> torch.Tensor:
-        check_batch_prediction("MeanSquaredError", tuple(prediction.shape))
-        target = check_array("MeanSquaredError target", target)
-        if tuple(target.shape) != tuple(prediction.shape):
-            hint = (" (reshape y with y.reshape(-1, 1))"
-                    if target.ndim == 1 and prediction.ndim == 2 else "")
-            raise ValueError(f"MeanSquaredError: target shape {tuple(target.shape)} must equal "
-                             f"prediction shape {tuple(prediction.shape)}{hint}")
-        return to_tensor(target, prediction.dtype)
+        return to_tensor(mse_targets(tuple(prediction.shape), target), prediction.dtype)
 
     def criterion(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(prediction, target, reduction="sum") / prediction.shape[0]

@@ -8,8 +8,8 @@ import numpy as np
 from dlfs.backends import backend
 from dlfs.tolerances import Tol
 from study.chapters.ch2_3 import mlp
-from study.parity import ParityReport, check_layer_parity, compare, numerical_gradient
-from study.spec import BATCHES, CheckSpec, Concept, TrajectorySpec, report
+from study.parity import ParityReport, compare, numerical_gradient
+from study.spec import BATCHES, CheckSpec, Concept, LayerSpec, TrajectorySpec, report
 
 
 def classes(n: int = 120, d: int = 13, k: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -59,17 +59,6 @@ def glorot(dtype: str) -> list[ParityReport]:
             report("glorot std(W) vs sqrt(2 / (fan_in + fan_out)) (referee)", dtype, [spread])]
 
 
-def dropout_layer(dtype: str) -> list[ParityReport]:
-    """Inverted dropout p = 0.3 in training mode on (batch, 9): both backends draw the same masks from the
-    same NumPy stream, so output and gradient agree exactly."""
-    reports = []
-    for i, batch in enumerate(BATCHES):
-        x = np.random.default_rng(10 + i).standard_normal((batch, 9))
-        reports.append(check_layer_parity(f"dropout batch {batch}", lambda B: B.Dropout(
-            0.3, rng=np.random.default_rng(8)), x.shape, dtype, seed=i, x=x, training=True))
-    return reports
-
-
 def _momentum(lr: float, **decay: object):
     return lambda B, dtype: B.SGDMomentum(lr=lr, momentum=0.9, **decay)
 
@@ -101,7 +90,9 @@ CONCEPTS = [
             conversion="the same draws: W (in, out) copied into nn.Linear.weight.T"),
     Concept("dropout", "Inverted dropout, p = drop probability, masks from one NumPy stream", "4",
             "scratch.dropout:Dropout", "torch_impl.dropout:Dropout",
-            (CheckSpec(dropout_layer),
+            # p = 0.3 in training mode: both backends draw the same masks from the same NumPy stream
+            (LayerSpec(lambda B, dtype: B.Dropout(0.3, rng=np.random.default_rng(8)), (9,), training=True,
+                       finite_differences=False),
              TrajectorySpec(mlp("SoftmaxCrossEntropy", 4, dropout=0.2), _momentum(0.05), classes, epochs=5,
                             batch_size=30, label="network")),
             (f"{_P}test_dropout.py::test_dropout_train_mode_parity",

@@ -6,18 +6,8 @@ import importlib
 
 import numpy as np
 
-from study.parity import ParityReport, check_layer_parity, compare
-from study.spec import BATCHES, CheckSpec, Concept, report
-
-
-def autoencoder(dtype: str) -> list[ParityReport]:
-    """The convolutional autoencoder as one model (4 Conv2D, 2 Dense, Reshape): output, dL/dx and all 12
-    parameter gradients, on an asymmetric 6x7 image with a 5-number encoding. Weights of scale 0.1 keep the
-    tanh layers out of saturation (where every gradient would vanish and agree trivially). Finite
-    differences of the whole model take seconds, so they stay in parity_tests/test_autoencoder.py."""
-    return [check_layer_parity(f"autoencoder batch {batch}", lambda B: B.Autoencoder(
-        (6, 7), encoding_dim=5, seed=5, dtype=dtype), (batch, 1, 6, 7), dtype, seed=i, scale=0.1)
-        for i, batch in enumerate(BATCHES)]
+from study.parity import ParityReport, compare
+from study.spec import CheckSpec, Concept, LayerSpec, report
 
 
 def tsne(dtype: str) -> list[ParityReport]:
@@ -64,7 +54,12 @@ _PIECES = ("pairwise_squared_distances", "conditional_probabilities", "joint_pro
            "student_t_affinities", "kl_divergence")
 CONCEPTS = [
     Concept("autoencoder", "Convolutional autoencoder: Conv2D x2, Dense, Dense, Reshape, Conv2D x2, MSE", "7",
-            "scratch.autoencoder:Autoencoder", "torch_impl.autoencoder:Autoencoder", CheckSpec(autoencoder),
+            "scratch.autoencoder:Autoencoder", "torch_impl.autoencoder:Autoencoder",
+            # an asymmetric 6x7 image, a 5-number encoding; weights of scale 0.1 keep the tanh layers out
+            # of saturation (where every gradient would vanish and agree trivially); finite differences
+            # of the whole model take seconds, so they stay in test_autoencoder.py
+            LayerSpec(lambda B, dtype: B.Autoencoder((6, 7), encoding_dim=5, seed=5, dtype=dtype), (1, 6, 7),
+                      weight_scale=0.1, finite_differences=False),
             (f"{_A}::test_autoencoder_parity_at_dataset_sizes", f"{_A}::test_autoencoder_finite_differences",
              f"{_A}::test_autoencoder_trajectory"),
             conversion="each layer's own conversion (Conv2D: W.permute(1, 0, 2, 3); Dense: W.T), keys "
