@@ -136,7 +136,9 @@ class Concept:
     ``scratch`` is the book form, what a learner reads first; ``fast`` is the fast form that training uses
     when it differs (None: the book form is the fast form). ``show_scratch``/``show_torch`` are the objects
     `dlfs show` pairs (default: the main one of each side). ``tests`` are the test-file cases beyond the
-    registry's own check (``test_concepts.py::test_concept_parity[<key>-<dtype>]``).
+    registry's own check (``test_concepts.py::test_concept_parity[<key>-<dtype>]``). ``equations`` are
+    LaTeX (the study site renders them as MathML); ``book_code`` says what the book's own code does wrong
+    here, if anything, and which choice both backends make instead.
     """
 
     key: str  # short name for `dlfs show KEY` and `dlfs parity KEY`
@@ -151,6 +153,8 @@ class Concept:
     show_torch: tuple[str, ...] = ()
     conversion: str = "identical canonical arrays (no parameters or same layout)"
     doc: str = ""  # its docs page; empty: the chapter's page
+    equations: tuple[str, ...] = ()  # the book's equations in LaTeX, in the book's order and notation
+    book_code: str = ""  # where the book's own code goes wrong for this concept (Markdown), or says it does not
 
     @property
     def shared(self) -> bool:
