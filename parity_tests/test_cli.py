@@ -133,7 +133,7 @@ def test_the_committed_record_names_every_concept_and_holds_no_timestamps():
     for key, by_dtype in record.items():
         assert list(by_dtype) == ["float64", "float32"], key
         for entry in by_dtype.values():
-            assert entry["passed"] and set(entry) == {"passed", "max_abs", "max_rel", "groups"}, key
+            assert entry["passed"] and set(entry) == {"passed", "max_abs", "max_rel", "groups", "quantities"}, key
 
 
 def test_regenerate_check_says_what_is_current(capsys):

@@ -71,10 +71,12 @@ def _significant(x: float | None) -> float | None:
 
 def record_entry(summary: dict[str, Any]) -> dict[str, Any]:
     """What the committed record keeps of one outcome: pass/fail and the worst errors (3 significant
-    digits), no timestamps or seconds, so regenerating on the same machine changes nothing."""
+    digits) per group and per quantity, with their tolerances; no timestamps or seconds, so regenerating
+    on the same machine changes nothing."""
     return {"passed": summary["passed"], "max_abs": _significant(summary["max_abs"]),
             "max_rel": _significant(summary["max_rel"]),
-            "groups": {g: {k: _significant(v) for k, v in e.items()} for g, e in summary["groups"].items()}}
+            **{part: {g: {k: _significant(v) for k, v in e.items()} for g, e in summary.get(part, {}).items()}
+               for part in ("groups", "quantities")}}
 
 
 def write_record(results: dict[str, dict[str, Any]], path: Path = RECORD) -> Path:

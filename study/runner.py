@@ -14,6 +14,7 @@ import contextlib
 import io
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,14 +72,32 @@ class Outcome:
     def summary(self) -> dict[str, Any]:
         """Pass/fail and the worst errors per group of the comparisons between forms (oracles aside)."""
         paired = [c for r in self.reports if not is_oracle(r) for c in r.comparisons]
-        by_group: dict[str, dict[str, float]] = {}
-        for c in paired:
-            g = by_group.setdefault(group_of(c.name), {"max_abs": 0.0, "max_rel": 0.0})
-            g["max_abs"], g["max_rel"] = max(g["max_abs"], c.max_abs), max(g["max_rel"], c.max_rel)
         return {"passed": self.passed, "error": self.error, "seconds": round(self.seconds, 3),
                 "max_abs": max((c.max_abs for c in paired), default=None),
-                "max_rel": max((c.max_rel for c in paired), default=None), "groups": by_group,
+                "max_rel": max((c.max_rel for c in paired), default=None),
+                "groups": _worst(paired, lambda c: group_of(c.name)),
+                "quantities": _worst(paired, quantity_of),
                 "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def quantity_of(c: Comparison) -> str:
+    """The quantity a comparison measures, across batch sizes and form pairs: ``forward``, ``input grad``,
+    ``grad W_f`` (one row per parameter gradient), ``param W`` (after training), ``history ...``."""
+    for prefix, label in (("output", "forward"), ("input_grad", "input grad")):
+        if c.name.startswith(prefix):
+            return label + c.name[len(prefix):]
+    head, sep, rest = c.name.partition(":")
+    return f"{head} {rest}" if sep else c.name
+
+
+def _worst(comparisons: list[Comparison], key: Callable[[Comparison], str]) -> dict[str, dict[str, float]]:
+    """Per key: the worst max abs and max rel error, and the tolerance (rtol, atol) they were held to."""
+    out: dict[str, dict[str, float]] = {}
+    for c in comparisons:
+        g = out.setdefault(key(c), {"max_abs": 0.0, "max_rel": 0.0, "rtol": c.rtol, "atol": c.atol})
+        g["max_abs"], g["max_rel"] = max(g["max_abs"], c.max_abs), max(g["max_rel"], c.max_rel)
+        g["rtol"], g["atol"] = min(g["rtol"], c.rtol), min(g["atol"], c.atol)
+    return out
 
 
 def run(key: str, dtype: str = "float64") -> Outcome:
