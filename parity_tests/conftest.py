@@ -19,7 +19,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # The run report's headless-browser test needs Chromium (`make browser-test`; .ci/run installs it). Where there is
 # none the file is not collected at all (nothing in parity_tests may skip).
-collect_ignore = [] if find_chromium() else ["test_report_browser.py"]
+collect_ignore = [] if find_chromium() else ["test_report_browser.py", "test_site_browser.py"]
 
 # Hypothesis (test_properties.py): a seed fixed by each test's name (the same examples on every run, no flakes), no
 # per-example deadline (a busy machine is not a slow layer), no example database written into the checkout.

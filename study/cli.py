@@ -5,6 +5,7 @@
     dlfs show --stats [CONCEPT ...]           how much of what `dlfs show` prints appears on both sides
     dlfs parity [CONCEPT ...] [--dtype D]     run the parity checks; prints errors against tolerances
     dlfs regenerate [--check]                 rewrite the generated tables and the committed parity record
+    dlfs site --out DIR [--serve]             the study site: every concept's two forms in the browser
     dlfs run EXPERIMENT [options]             python -m experiments.EXPERIMENT [options]
     dlfs compare EXPERIMENT [options]         run it with --backend both; print the per-epoch divergence
 
@@ -33,7 +34,7 @@ from study.compare import (  # noqa: F401  (paired_histories, divergence: the AP
     experiment_names,
     paired_histories,
 )
-from study.concepts import CONCEPTS, ROOT, all_tests, doc_page, find, keys, locate, short_test
+from study.concepts import CONCEPTS, ROOT, all_tests, doc_page, fast_objects, find, keys, locate, short_test
 from study.spec import DTYPES, Concept
 from study.usage import UsageError, suggest
 
@@ -108,21 +109,6 @@ def cmd_concepts(args: argparse.Namespace) -> int:
 
 # --- dlfs show -----------------------------------------------------------------------------------------------
 
-def _fast_objects(c: Concept) -> tuple[str, ...]:
-    """The fast form's twins of the objects `dlfs show` pairs (``scratch.lstm:X`` -> ``scratch.fast.lstm:X``),
-    those that have one (the book's teaching steps, ``conv_1d`` and the like, have none)."""
-    out = []
-    for ref in c.scratch_objects:
-        module, _, name = ref.partition(":")
-        fast = f"scratch.fast.{module.removeprefix('scratch.')}:{name}"
-        try:
-            locate(fast)
-            out.append(fast)
-        except (ImportError, AttributeError):
-            continue
-    return tuple(out) or ((c.fast,) if c.fast else c.scratch_objects)
-
-
 def _show_stats(concepts: list[Concept], width: int) -> int:
     from study.show import render, whole_object
 
@@ -132,7 +118,7 @@ def _show_stats(concepts: list[Concept], width: int) -> int:
             shown = sum(1 for line in whole_object(c.scratch, width)[1:] if line.strip()[4:].strip())
             rows.append([c.key, "shared", shown, 0, "0.0%", 0, "-"])
             continue
-        for form, refs in (("book", c.scratch_objects), ("fast", _fast_objects(c) if c.fast else None)):
+        for form, refs in (("book", c.scratch_objects), ("fast", fast_objects(c) if c.fast else None)):
             if refs is None:
                 continue
             s = render(refs, c.torch_objects, width).stats
@@ -161,7 +147,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     def say(text: str) -> None:  # prose wraps to the width
         print(textwrap.fill(text, width, subsequent_indent="    ", break_on_hyphens=False))
 
-    scratch_refs = _fast_objects(c) if args.fast and c.fast else c.scratch_objects
+    scratch_refs = fast_objects(c) if args.fast and c.fast else c.scratch_objects
     form = "fast form" if args.fast and c.fast else "book form"
     say(f"{c.key}: {c.title} (chapter {c.chapter})")
     if not c.shared:
@@ -341,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "writes into the checkout.")
     g.add_argument("--check", action="store_true", help="say whether they are current; write nothing")
     g.set_defaults(func=cmd_regenerate)
+
+    from study.site.command import add_parser as add_site_parser
+
+    add_site_parser(sub)
 
     for name, func, text in (
             ("run", cmd_run, "run an experiment: its options are forwarded to experiments.EXPERIMENT.main"),

@@ -71,3 +71,18 @@ def all_tests(c: Concept) -> tuple[str, ...]:
     """The registry's own parity test of ``c`` (``test_concept_parity[<key>-float64]`` and ``-float32``)
     followed by its extra test-file cases."""
     return (f"{PARITY_TEST}[{c.key}-*]", *c.tests)
+
+
+def fast_objects(c: Concept) -> tuple[str, ...]:
+    """The fast form's twins of the objects `dlfs show` pairs (``scratch.lstm:X`` -> ``scratch.fast.lstm:X``),
+    those that have one (the book's teaching steps, ``conv_1d`` and the like, have none)."""
+    out = []
+    for ref in c.scratch_objects:
+        module, _, name = ref.partition(":")
+        fast = f"scratch.fast.{module.removeprefix('scratch.')}:{name}"
+        try:
+            locate(fast)
+            out.append(fast)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(out) or ((c.fast,) if c.fast else c.scratch_objects)
