@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all setup data test test-fast lint demo experiments bench hypothesis-long browser-test clean
+.PHONY: all setup data test test-fast lint demo experiments bench hypothesis-long browser-test site notebooks clean
 
 all: test
 
@@ -39,12 +39,17 @@ test: setup lint
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -x parity_tests
 
-# The run report rendered in headless Chromium (Debian's chromium package; .ci/run installs it). `make test` collects
-# this test only where Chromium exists; here a missing Chromium is an error.
+# The run report and the study site in headless Chromium (Debian's chromium package; .ci/run installs it; the site's
+# tests drive it with Playwright). `make test` collects these tests only where Chromium exists; here a missing
+# Chromium is an error.
 browser-test: $(STAMP)
 	@$(BIN)/python -c "from experiments.report import find_chromium; raise SystemExit(find_chromium() is None)" \
 	  || { echo "browser-test needs Chromium: apt-get install -y chromium (or set DLFS_CHROMIUM)"; exit 1; }
-	$(BIN)/python -m pytest parity_tests/test_report_browser.py
+	$(BIN)/python -m pytest parity_tests/test_report_browser.py parity_tests/test_site_browser.py
+
+# The study site, offline: open runs/site/index.html (`dlfs site --serve` serves it on 127.0.0.1).
+site: $(STAMP)
+	$(BIN)/dlfs site --out runs/site --overwrite
 
 demo: setup
 	$(BIN)/python -m experiments.demo --out runs/demo --overwrite
