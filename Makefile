@@ -47,6 +47,10 @@ browser-test: $(STAMP)
 	  || { echo "browser-test needs Chromium: apt-get install -y chromium (or set DLFS_CHROMIUM)"; exit 1; }
 	$(BIN)/python -m pytest parity_tests/test_report_browser.py parity_tests/test_site_browser.py
 
+# The chapter notebooks (notebooks/NN_*.py, jupytext percent format) as executed .ipynb files in notebooks/build/.
+notebooks: $(STAMP)
+	$(BIN)/python notebooks/build.py --execute
+
 # The study site, offline: open runs/site/index.html (`dlfs site --serve` serves it on 127.0.0.1).
 site: $(STAMP)
 	$(BIN)/dlfs site --out runs/site --overwrite
