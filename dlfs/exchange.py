@@ -1,4 +1,4 @@
-"""The weight exchange: canonical state dicts, their checks, and ``.npz`` save/load.
+"""The weight exchange: canonical state dicts, their checks, and save/load as ``.npz`` or ``.safetensors``.
 
 Both backends name and shape parameters identically (the book's layout: ``W`` is (in, out), ``B`` is
 (1, out)); converters to PyTorch's layouts live beside the torch layers that need them.
@@ -13,7 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from dlfs.io import load_npz, save_npz
+from dlfs import interop
+from dlfs.io import load_npz, load_safetensors, save_npz, save_safetensors
+
+FORMATS = {".npz": (save_npz, load_npz), ".safetensors": (save_safetensors, load_safetensors)}
 
 
 def check_state(owner: str, expected: Mapping[str, tuple[int, ...]], state: Mapping[str, Any]) -> None:
@@ -36,11 +39,32 @@ def check_state(owner: str, expected: Mapping[str, tuple[int, ...]], state: Mapp
             raise ValueError(f"{owner}.load_state_dict: key {k!r} contains NaN or inf")
 
 
+def _format(action: str, path: str | os.PathLike) -> tuple[Any, Any]:
+    """The (save, load) pair for ``path``'s extension; ``ValueError`` naming the known ones otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{action}: cannot tell the format of {str(path)!r} from its extension "
+                         f"{suffix or '(none)'!r}; expected a path ending in {' or '.join(map(repr, FORMATS))}")
+    return FORMATS[suffix]
+
+
 def save_weights(model: Any, path: str | os.PathLike) -> Path:
-    """Save ``model.state_dict()`` (either backend) to ``path`` as ``.npz``, atomically."""
-    return save_npz(path, model.state_dict())
+    """Save ``model.state_dict()`` (either backend; canonical layout) to ``path``, atomically, in the format its
+    extension names: ``.npz`` (NumPy) or ``.safetensors``."""
+    save, _ = _format("save_weights", path)
+    return save(path, model.state_dict())
 
 
 def load_weights(model: Any, path: str | os.PathLike) -> None:
-    """Load an ``.npz`` written by ``save_weights`` (by either backend) into ``model``."""
-    model.load_state_dict(load_npz(path))
+    """Load a ``.npz`` or ``.safetensors`` file written by ``save_weights`` (by either backend) into ``model``.
+
+    A file holding a ``dlfs.to_torch(net).state_dict()`` instead (PyTorch's keys and layouts, e.g. written with
+    ``safetensors.torch.save_file``) is converted through ``to_torch`` (needs torch). A damaged or truncated file
+    raises ``dlfs.io.WeightsFileError``; a missing, unexpected or misshapen key is named.
+    """
+    _, load = _format("load_weights", path)
+    state = load(path)
+    if hasattr(model, "layers") and interop.is_torch_layout(state):  # interop reaches torch through importlib
+        interop.load_torch_layout(model, state)
+        return
+    model.load_state_dict(state)

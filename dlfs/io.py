@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any
 
 import numpy as np
@@ -73,13 +76,60 @@ def save_npz(path: str | os.PathLike, state: Mapping[str, np.ndarray]) -> Path:
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
+class WeightsFileError(ValueError):
+    """A weights file that cannot be read: damaged, truncated, or not in the format its extension names."""
+
+
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Load a state dict saved by ``save_npz``; a missing file names the path."""
+    """Load a state dict saved by ``save_npz``; a missing file names the path, a damaged one says so."""
+    path = _existing(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            return {k: z[k] for k in z.files}
+    except PermissionError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, AttributeError) as e:
+        raise WeightsFileError(f"weights file {str(path)!r} is damaged, truncated or not an .npz archive "
+                               f"({type(e).__name__}: {e})") from None
+
+
+def _existing(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return path
+
+
+def _safetensors_numpy() -> ModuleType:
+    try:
+        import safetensors.numpy
+    except ImportError:  # pragma: no cover - a dependency; the message says how to get it
+        raise ImportError("saving or loading .safetensors needs the safetensors package: pip install safetensors"
+                          ) from None
+    return safetensors.numpy
+
+
+def save_safetensors(path: str | os.PathLike, state: Mapping[str, np.ndarray]) -> Path:
+    """Save a state dict as ``.safetensors`` (``safetensors.numpy``), atomically; the layout (dlfs's canonical
+    one) is recorded in the header's metadata (one entry: safetensors keeps metadata in a hash map, so one entry
+    keeps the file's bytes a function of the weights alone)."""
+    arrays = {k: np.ascontiguousarray(v) for k, v in state.items()}
+    data = _safetensors_numpy().save(arrays, metadata={"dlfs_layout": "canonical"})
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def load_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Load a ``.safetensors`` file (written by ``save_safetensors`` or by ``safetensors.torch``) as NumPy
+    arrays; a missing file names the path, a damaged or truncated one says so."""
+    path = _existing(path)
+    st = _safetensors_numpy()
+    try:
+        return dict(st.load(path.read_bytes()))
+    except Exception as e:  # safetensors raises its own SafetensorError (and others) on a bad header
+        raise WeightsFileError(f"weights file {str(path)!r} is damaged, truncated or not a safetensors file "
+                               f"({type(e).__name__}: {e})") from None
 
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
