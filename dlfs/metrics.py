@@ -12,7 +12,8 @@ import numpy as np
 from dlfs.errors import check_array, check_positive_int, describe
 
 
-def class_labels(name: str, y: Any, num_classes: int | None = None, n: int | None = None) -> np.ndarray:
+def class_labels(name: str, y: Any, num_classes: int | None = None, n: int | None = None,
+                 ignore: int | None = None) -> np.ndarray:
     """Integer class labels from integer labels or one-hot rows, validated.
 
     Parameters
@@ -26,11 +27,13 @@ def class_labels(name: str, y: Any, num_classes: int | None = None, n: int | Non
         C, when known (the width of a prediction). Labels must lie in ``[0, C)``; one-hot rows must be C wide.
     n : int, optional
         The number of labels expected (the rows of a prediction).
+    ignore : int, optional
+        A label value that marks a sample to skip (a loss's ``ignore_index``): exempt from the range check.
 
     Returns
     -------
     np.ndarray, shape (N,), int64
-        The class index of every sample.
+        The class index of every sample (``ignore`` where it is skipped).
 
     Raises
     ------
@@ -62,13 +65,15 @@ def class_labels(name: str, y: Any, num_classes: int | None = None, n: int | Non
         if y.dtype == bool or not np.all(y == np.round(y)):
             raise TypeError(f"{name}: expected integer class labels, got {describe(y)} with non-integer values")
     labels = y.astype(np.int64)
-    if labels.size:
-        lo, hi = int(labels.min()), int(labels.max())
+    counted = labels if ignore is None else labels[labels != ignore]
+    if counted.size:
+        lo, hi = int(counted.min()), int(counted.max())
         top = num_classes if num_classes is not None else None
         if lo < 0 or (top is not None and hi >= top):
             where = f"[0, {top})" if top is not None else ">= 0"
             why = f" for C={top} classes (the prediction's width)" if top is not None else ""
-            raise ValueError(f"{name}: class labels must lie in {where}{why}, got min {lo} and max {hi}")
+            skip = f"; a label equal to ignore_index={ignore} is skipped" if ignore is not None else ""
+            raise ValueError(f"{name}: class labels must lie in {where}{why}, got min {lo} and max {hi}{skip}")
     return labels
 
 

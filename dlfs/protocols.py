@@ -36,12 +36,14 @@ class Layer(Protocol):
 
 @runtime_checkable
 class Loss(Protocol):
-    """A scalar loss of a prediction (batch, ...) against a target."""
+    """A loss of a prediction (batch, ...) against a target: a number, or with ``reduction="none"`` one loss
+    per element (what training cannot use: the Trainers refuse it)."""
 
-    def forward(self, prediction: np.ndarray, target: np.ndarray) -> float: ...
+    def forward(self, prediction: np.ndarray, target: np.ndarray) -> float | np.ndarray: ...
 
-    def backward(self) -> np.ndarray:
-        """dL/dprediction, shaped like the prediction of the last ``forward``."""
+    def backward(self, output_grad: np.ndarray | float | None = None) -> np.ndarray:
+        """dL/dprediction, shaped like the prediction of the last ``forward``; ``output_grad`` is the upstream
+        gradient of the loss (default 1; shaped like the loss for ``reduction="none"``)."""
         ...
 
 

@@ -1,6 +1,6 @@
 """What both Trainers share: the seeded batch order, the learning-rate schedule, the dropout keep-masks,
-early stopping, argument checks, the softmax cross-entropy's target check and the training history. The
-loop itself is ``dlfs/fit.py``'s ``FitLoop``; each backend's ``Trainer`` supplies its step.
+early stopping, argument checks and the training history. The loop itself is ``dlfs/fit.py``'s ``FitLoop``;
+each backend's ``Trainer`` supplies its step. (The losses' target checks are ``dlfs/losses.py``.)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dlfs.errors import (
     check_same_length,
     check_seed,
 )
-from dlfs.metrics import class_labels
+from dlfs.losses import scalar_loss_needed
 
 logger = logging.getLogger("dlfs")
 
@@ -174,51 +174,9 @@ def check_step_options(transform: Any, max_steps: Any, eval_every_steps: Any, ev
             check_positive_int(name, value)
 
 
-def check_batch_prediction(owner: str, shape: tuple[int, ...]) -> None:
-    """A loss's prediction must have a batch axis: one row per sample (the mean is over the rows)."""
-    if len(shape) == 0:
-        raise ValueError(f"{owner} prediction: expected an array of shape (batch, ...) with one row per sample, got "
-                         f"a 0-D array (a single number; reshape one prediction with np.reshape(p, (1, 1)))")
-
-
-def mse_targets(prediction_shape: tuple[int, ...], target: Any) -> np.ndarray:
-    """Mean squared error's targets, validated: an array shaped like the prediction (batch, ...)."""
-    check_batch_prediction("MeanSquaredError", prediction_shape)
-    target = check_array("MeanSquaredError target", target)
-    if target.shape != tuple(prediction_shape):
-        hint = " (reshape y with y.reshape(-1, 1))" if target.ndim == 1 and len(prediction_shape) == 2 else ""
-        raise ValueError(f"MeanSquaredError: target shape {target.shape} must equal prediction shape "
-                         f"{tuple(prediction_shape)}{hint}")
-    return target
-
-
-def class_targets(owner: str, target: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """Softmax cross-entropy's targets for logits of ``shape``, validated: int64 class indices, shape (M,).
-
-    ``shape`` is (N, C), or (N, ..., C) with the class axis last; M is the number of positions (N times the
-    middle axes). ``target`` is (N,) / (N, ...) integer labels, or one-hot labels shaped like the logits.
-    The messages name ``"<owner> target"`` (or ``owner`` for logits of the wrong rank).
-    """
-    shape = tuple(int(d) for d in shape)
-    if len(shape) < 2:
-        raise ValueError(f"{owner}: expected 2-D (batch, classes) logits, got {len(shape)}-D shape {shape} (logits "
-                         f"of a sequence, (batch, ..., classes), are accepted too)")
-    name = f"{owner} target"
-    if len(shape) == 2:
-        return class_labels(name, target, shape[1], shape[0])
-    y = check_array(name, target)
-    C = shape[-1]
-    if y.shape == shape:  # one-hot along the last axis
-        return class_labels(name, y.reshape(-1, C), C)
-    if y.shape == shape[:-1]:
-        return class_labels(name, y.reshape(-1), C)
-    raise ValueError(f"{name}: expected integer class labels of shape {shape[:-1]} (one per position of the logits "
-                     f"{shape}) or one-hot labels of shape {shape}, got {y.ndim}-D shape {y.shape}")
-
-
 def check_trainer_args(net: Any, optim: Any, net_cls: type, optim_cls: type) -> None:
     """``Trainer(net, optim)``: a network and an optimiser of this backend (``net_cls``/``optim_cls``), not names,
-    strings or the other backend's objects."""
+    strings or the other backend's objects; and a loss that is one number (``reduction="none"`` is refused)."""
     backend = net_cls.__module__.split(".")[0]
     for name, value, cls, what in (("net", net, net_cls, "a NeuralNetwork"),
                                    ("optim", optim, optim_cls, "an optimiser such as SGD(lr=0.01)")):
@@ -228,6 +186,8 @@ def check_trainer_args(net: Any, optim: Any, net_cls: type, optim_cls: type) -> 
                 "scratch", "torch_impl") else ""
             raise TypeError(f"Trainer: {name}: expected {what} of the {backend} backend, got "
                             f"{type(value).__module__}.{type(value).__name__} {value!r:.60}{hint}")
+    if getattr(net.loss, "reduction", None) == "none":  # a step differentiates one number: refuse, do not sum
+        raise scalar_loss_needed(f"Trainer: the network's loss {net.loss!r}")
 
 
 def check_fit_options(seed: Any, early_stopping: Any, progress: Any, log_grad_norm: Any) -> int:

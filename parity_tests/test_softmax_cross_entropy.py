@@ -1,11 +1,14 @@
 """Softmax cross-entropy (chapter 4): scratch's log-sum-exp against ``nn.CrossEntropyLoss``, value and gradient
-dL/dz = (softmax(z) - y) / N, integer and one-hot labels, extreme logits, finite differences, bad labels."""
+dL/dz = (softmax(z) - y) / N, integer and one-hot labels, extreme logits, finite differences, bad labels; the module
+built with its options (weight, ignore_index, label_smoothing, reduction). The whole option grid, PyTorch's layout
+and bad options: ``test_loss_options.py``."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import dlfs
 from study.parity import check_trajectory, compare
@@ -49,6 +52,32 @@ def test_parity_with_cross_entropy_loss(batch, dtype):
     compare("grad vs nn.CrossEntropyLoss", gs, zt.grad.numpy(), dtype=dtype)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_parity_with_the_module_built_with_its_options(dtype, reduction):
+    """``nn.CrossEntropyLoss(weight, ignore_index=2, label_smoothing=0.1, reduction)`` called as PyTorch users call it,
+    against both backends built with the same arguments: loss and dL/dz (an upstream gradient for "none")."""
+    z, y = _logits_and_labels(7, 5, dtype)
+    y[[1, 4]] = 2  # two ignored samples
+    w = np.array([0.5, 1.0, 2.0, 1.5, 0.8])
+    criterion = torch.nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float64 if dtype == "float64" else
+                                                             torch.float32),
+                                          ignore_index=2, label_smoothing=0.1, reduction=reduction)
+    zt = torch.tensor(z, requires_grad=True)
+    ref = criterion(zt, torch.tensor(y))
+    g = np.random.default_rng(3).standard_normal(ref.shape).astype(dtype)
+    ref.backward(torch.tensor(g))
+    grads = []
+    for B in (S, T):
+        loss = B.SoftmaxCrossEntropy(weight=w, ignore_index=2, label_smoothing=0.1, reduction=reduction)
+        compare(f"{B.__name__} loss", np.array(loss.forward(z, y)), ref.detach().numpy(), dtype=dtype,
+                check_dtype=False)
+        grads.append(loss.backward(g))
+        compare(f"{B.__name__} grad", grads[-1], zt.grad.numpy(), dtype=dtype)
+        assert not grads[-1][[1, 4]].any()  # ignored samples get no gradient
+    compare("torch vs scratch", grads[1], grads[0], dtype=dtype)
+
+
 @pytest.mark.parametrize("B", [S, T], ids=["scratch", "torch"])
 def test_one_hot_and_integer_labels_agree(B):
     z, y = _logits_and_labels(6, 4, "float64")
@@ -70,6 +99,19 @@ def test_extreme_logits_stay_finite(dtype):
     np.testing.assert_allclose(gs.sum(axis=1), 0.0, atol=1e-7)  # softmax rows sum to 1, one-hot rows too
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_extreme_logits_stay_finite_with_the_options(dtype):
+    """Label smoothing puts weight on the -1e3 classes too: their log-probability is -2000, and the loss is large but
+    finite and the same in both backends and PyTorch."""
+    z = np.array([[1e3, -1e3, 0.0], [-1e3, -1e3, 1e3], [1e3, 1e3, -1e3], [-1e3, 1e3, 999.0]], dtype=dtype)
+    y = np.array([0, 0, 1, 2])
+    kwargs = {"weight": np.array([1.0, 2.0, 0.5]), "label_smoothing": 0.3}
+    values = [B.SoftmaxCrossEntropy(**kwargs).forward(z, y) for B in (S, T)]
+    ref = F.cross_entropy(torch.tensor(z), torch.tensor(y), weight=torch.tensor(kwargs["weight"], dtype=torch.tensor(
+        z).dtype), label_smoothing=0.3)
+    assert all(np.isfinite(values)) and values == pytest.approx([float(ref)] * 2, rel=1e-6)
+
+
 def test_training_trajectory_parity():
     """A softmax classifier on random data: 3 epochs x 8 batches with each backend's Trainer, float64."""
     rng = np.random.default_rng(11)
@@ -89,6 +131,10 @@ def test_torch_trainer_feeds_int64_labels():
     for y in (np.array([0, 2, 1]), np.eye(3)[[0, 2, 1]]):
         t = trainer._targets(y, out)
         assert t.dtype == torch.int64 and t.tolist() == [0, 2, 1]
+    # with class weights one-hot rows stay class probabilities (PyTorch's meaning: their mean divides by N)
+    net = T.NeuralNetwork([T.Dense(3, T.Linear())], T.SoftmaxCrossEntropy(weight=[1.0, 2.0, 3.0]), dtype="float64")
+    t = T.Trainer(net, T.SGD(0.1))._targets(np.eye(3)[[0, 2, 1]], out)
+    assert t.dtype == torch.float64 and t.tolist() == np.eye(3)[[0, 2, 1]].tolist()
 
 
 # --- bad input -------------------------------------------------------------------------------------------------

@@ -33,28 +33,53 @@ def linear_regression(dtype: str) -> list[ParityReport]:
     return reports
 
 
+MSE_SHAPES = ((), (3,), (2, 3))  # one sample's shape: predictions (batch,), (batch, 3), (batch, 2, 3)
+
+
 def mse(dtype: str) -> list[ParityReport]:
-    """The loss value and dL/dprediction on (batch, 3), and the book's reduction written out: the squared
-    error summed over outputs, averaged over the batch."""
-    reports = []
+    """The loss value and dL/dprediction (scaled by a random upstream gradient, per element for ``"none"``) for
+    every reduction, on predictions (batch, ...) and, for PyTorch's reductions, a 0-D number; the book's
+    ``"batchmean"`` written out (the squared error summed over outputs, averaged over the batch); the scratch
+    gradient against finite differences of ``sum(loss * g)`` in float64."""
     S, T = backend("scratch"), backend("torch")
-    for n in BATCHES:
-        rng = np.random.default_rng(n)
-        p, y = rng.standard_normal((n, 3)).astype(dtype), rng.standard_normal((n, 3)).astype(dtype)
-        ls, lt = S.MeanSquaredError(), T.MeanSquaredError()
-        vs, vt = ls.forward(p, y), lt.forward(p, y)
-        by_hand = np.sum((p.astype(np.float64) - y) ** 2) / n
-        reports.append(report(f"mse batch {n}", dtype, [
-            compare("output", np.array(vt), np.array(vs), dtype=dtype, check_dtype=False),
-            compare("input_grad", lt.backward(), ls.backward()),
-            compare("output (sum over outputs / batch)", np.array(vs), np.array(by_hand), dtype=dtype,
-                    check_dtype=False)]))
-        if dtype == "float64":
-            def loss(p: np.ndarray = p, y: np.ndarray = y) -> float:
-                return S.MeanSquaredError().forward(p, y)
-            reports.append(report(f"mse batch {n} (finite differences)", dtype, [
-                compare("input_grad", ls.backward(), numerical_gradient(loss, p), "finite_difference")]))
+    reports = []
+    for reduction in ("batchmean", "mean", "sum", "none"):
+        comparisons, numeric = [], []
+        shapes = [(n, *shape) for n in BATCHES for shape in MSE_SHAPES]
+        shapes += [] if reduction == "batchmean" else [()]  # a 0-D number has no batch to average over
+        for shape in shapes:
+            rng = np.random.default_rng([len(shape), *shape])
+            p, y = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+            g = rng.standard_normal(shape if reduction == "none" else ())
+            ls, lt = S.MeanSquaredError(reduction), T.MeanSquaredError(reduction)
+            vs, vt = ls.forward(p, y), lt.forward(p, y)
+            comparisons += [compare(f"output {shape}", np.array(vt), np.array(vs), dtype=dtype, check_dtype=False),
+                            compare(f"input_grad {shape}", lt.backward(g), ls.backward(g))]
+            if reduction == "batchmean":
+                by_hand = np.sum((p.astype(np.float64) - y) ** 2) / shape[0]
+                comparisons.append(compare(f"output {shape} (sum over outputs / batch)", np.array(vs),
+                                           np.array(by_hand), dtype=dtype, check_dtype=False))
+            if dtype == "float64":
+                def loss(p: np.ndarray = p, y: np.ndarray = y, g: np.ndarray = g, r: str = reduction) -> float:
+                    return float(np.sum(S.MeanSquaredError(r).forward(p, y) * g))
+                numeric.append(compare(f"input_grad {shape}", ls.backward(g), numerical_gradient(loss, p),
+                                       "finite_difference"))
+        reports.append(report(f"mse {reduction}", dtype, comparisons))
+        if numeric:
+            reports.append(report(f"mse {reduction} (finite differences)", dtype, numeric))
     return reports
+
+
+def mse_mean_net(B: ModuleType, dtype: str) -> Any:
+    """``mlp()`` against PyTorch's ``MeanSquaredError("mean")`` on 2 outputs."""
+    return B.NeuralNetwork([B.Dense(13, B.Sigmoid()), B.Dense(2, B.Linear())], B.MeanSquaredError("mean"), seed=3,
+                           dtype=dtype)
+
+
+def regression_data_2(n: int = 200, d: int = 13) -> tuple[np.ndarray, np.ndarray]:
+    """Two targets per row: ``regression_data``'s and its negative halved."""
+    X, y = regression_data(n, d)
+    return X, np.hstack([y, -0.5 * y])
 
 
 def regression_data(n: int = 200, d: int = 13) -> tuple[np.ndarray, np.ndarray]:
@@ -112,15 +137,19 @@ _SIGMOID_BOOK = (
     "gradient `g * y * (1 - y)` from the saved output y (torch: `nn.Sigmoid` and autograd)."
 )
 _MSE_EQ = (
-    r"L = \frac{1}{N} \sum_{n} \sum_{j} \left( p_{nj} - y_{nj} \right)^{2}",
-    r"\frac{\partial L}{\partial p} = \frac{2 \left( p - y \right)}{N}",
+    r"L = \frac{1}{N} \sum_{n} \sum_{j} \left( p_{nj} - y_{nj} \right)^{2} \quad \text{(batchmean, the book's)}",
+    r"L = \frac{1}{D} \sum \left( p - y \right)^{2}, \quad D = N \text{ (batchmean)}, \; "
+    r"\lvert p \rvert \text{ (mean)}, \; 1 \text{ (sum)}",
+    r"\frac{\partial L}{\partial p} = \frac{2 \left( p - y \right) g}{D}",
 )
 _MSE_BOOK = (
     "Nothing is known to be wrong in the book's mean squared error, and both backends keep its reduction (a "
-    "convention): summed over the outputs, averaged over the batch, which is `nn.MSELoss()` times the output "
-    "width (the same for the book's one-output regressions); the torch side computes "
-    "`F.mse_loss(p, y, reduction=\"sum\") / N`. The book's chapter 7 autoencoder uses `nn.MSELoss()` (a mean "
-    "over the pixels too) instead, so its learning rate lr corresponds to lr / (C H W) here."
+    "convention) as the default, named `reduction=\"batchmean\"` (KLDivLoss's name for it): summed over the "
+    "outputs, averaged over the batch, which is `nn.MSELoss()` times the output width (the same for the book's "
+    "one-output regressions); the torch side computes `F.mse_loss(p, y, reduction=\"sum\") / N`. PyTorch's "
+    "reductions are there too: `\"mean\"` (over every element, `nn.MSELoss()`), `\"sum\"` and `\"none\"` (per "
+    "element; `backward` then takes the upstream gradient of that shape). The book's chapter 7 autoencoder uses "
+    "`nn.MSELoss()` (a mean over the pixels too) instead, so its learning rate lr corresponds to lr / (C H W) here."
 )
 _TANH_EQ = (
     r"y = \tanh(x)",
@@ -211,8 +240,12 @@ CONCEPTS = [
     Concept("sigmoid", "Sigmoid activation", "2", "scratch.activations:Sigmoid", "torch_impl.activations:Sigmoid",
             _activation("Sigmoid"), equations=_SIGMOID_EQ, book_code=_SIGMOID_BOOK),
     Concept("mse", "Mean squared error (sum over outputs, mean over batch)", "2",
-            "scratch.losses:MeanSquaredError", "torch_impl.losses:MeanSquaredError", CheckSpec(mse),
-            ("parity_tests/test_autoencoder.py::test_mse_on_images",), equations=_MSE_EQ, book_code=_MSE_BOOK),
+            "scratch.losses:MeanSquaredError", "torch_impl.losses:MeanSquaredError",
+            (CheckSpec(mse), TrajectorySpec(mse_mean_net, lambda B, dtype: B.SGD(lr=0.05), regression_data_2, epochs=5,
+                                            batch_size=20, label='reduction="mean"')),
+            ("parity_tests/test_autoencoder.py::test_mse_on_images",
+             "parity_tests/test_loss_options.py::test_mse_every_reduction_against_f_mse_loss"),
+            equations=_MSE_EQ, book_code=_MSE_BOOK),
     Concept("tanh", "Tanh activation", "3", "scratch.activations:Tanh", "torch_impl.activations:Tanh",
             _activation("Tanh"), equations=_TANH_EQ, book_code=_TANH_BOOK),
     Concept("relu", "ReLU activation", "3", "scratch.activations:ReLU", "torch_impl.activations:ReLU",

@@ -3,6 +3,10 @@ dropout and early stopping."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
 import numpy as np
 
 from dlfs.backends import backend
@@ -19,25 +23,95 @@ def classes(n: int = 120, d: int = 13, k: int = 4) -> tuple[np.ndarray, np.ndarr
     return X, np.argmax(X @ rng.standard_normal((d, k)), axis=1)
 
 
+# --- softmax cross-entropy over nn.CrossEntropyLoss's options ---------------------------------------------------
+CE_KINDS = ("indices", "probabilities", "one-hot")
+CE_LAYOUTS = ((0, -1), (1, 1), (1, -1), (2, 1), (2, -1))  # (K extra dimensions, class_axis)
+CE_GRID = tuple((kind, weighted, ignored, eps, reduction)
+                for kind in CE_KINDS for weighted in (False, True) for ignored in (False, True)
+                for eps in (0.0, 0.1, 1.0) for reduction in ("mean", "sum", "none")
+                if not (ignored and kind != "indices"))
+
+
+def cross_entropy_case(kind: str, weighted: bool, ignored: bool, eps: float, reduction: str, K: int,
+                       class_axis: int, batch: int, dtype: str, C: int = 4
+                       ) -> tuple[str, dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
+    """One case of the option grid: (label, the loss's keyword arguments, logits z, target y, upstream gradient g).
+
+    z: (batch, C, 2, 3)[:2 + K] with ``class_axis=1``, (batch, 2, 3)[:1 + K] + (C,) with -1, scale 3. y: class
+    indices (every third position ignored and, for batch > 1 and K > 0, every position of sample 0: a whole row;
+    ``ignore_index`` 2, a class, with class_axis 1, else the default -100), probabilities in [0, 1) (not normalised,
+    as PyTorch's OpInfo samples) or one-hot rows. Weights in [0.2, 1.2). g: a random number, or per element.
+    """
+    rng = np.random.default_rng([K, batch, C, len(kind), int(10 * eps)])
+    dims = (2, 3)[:K]
+    shape, positions = ((batch, C, *dims) if class_axis == 1 else (batch, *dims, C)), (batch, *dims)
+    z = (rng.standard_normal(shape) * 3).astype(dtype)
+    kwargs: dict[str, Any] = {"label_smoothing": eps, "reduction": reduction, "class_axis": class_axis}
+    if kind == "indices":
+        y = rng.integers(0, C, positions)
+        if ignored:
+            kwargs["ignore_index"] = skip = 2 if class_axis == 1 else -100
+            y.reshape(-1)[::3] = skip
+            if batch > 1 and K > 0:
+                y[0] = skip
+            y.reshape(-1)[-1] = 0  # one position always counts (all ignored: a mean of 0 / 0)
+    elif kind == "probabilities":
+        y = rng.random(shape).astype(dtype)
+        kwargs["probabilities"] = True
+    else:
+        y = np.moveaxis(np.eye(C, dtype=dtype)[rng.integers(0, C, positions)], -1, class_axis)
+    if weighted:
+        kwargs["weight"] = rng.random(C) + 0.2
+    g = rng.standard_normal(positions if reduction == "none" else ())
+    label = (f"{kind}{' weight' if weighted else ''}{' ignore' if ignored else ''} ls={eps} {reduction} K={K} "
+             f"axis={class_axis} batch {batch}")
+    return label, kwargs, z, y, g
+
+
+def covering_cases(dtype: str) -> list[tuple[str, dict[str, Any], np.ndarray, np.ndarray, np.ndarray]]:
+    """Every (kind, weight, ignore, smoothing, reduction) of ``CE_GRID`` once, the layouts and the batch sizes of
+    ``BATCHES`` taking turns (each layout with each batch size)."""
+    return [cross_entropy_case(*opts, *CE_LAYOUTS[i % 5], BATCHES[i // 5 % 2], dtype) for i, opts in enumerate(CE_GRID)]
+
+
 def softmax_cross_entropy(dtype: str) -> list[ParityReport]:
-    """Loss and dL/dlogits on (batch, 5) logits of scale 3 with integer labels, against
-    ``nn.CrossEntropyLoss``; finite differences in float64."""
-    reports = []
+    """Loss and dL/dlogits (scaled by a random upstream gradient, per element for ``reduction="none"``) over the
+    options (``covering_cases``), scratch against torch, one report per target kind and reduction; the scratch
+    gradient against finite differences of ``sum(loss * g)`` in float64."""
     S, T = backend("scratch"), backend("torch")
-    for n in BATCHES:
-        rng = np.random.default_rng(n)
-        z, y = (rng.standard_normal((n, 5)) * 3).astype(dtype), rng.integers(0, 5, n)
-        ls, lt = S.SoftmaxCrossEntropy(), T.SoftmaxCrossEntropy()
+    groups: dict[str, list] = {}
+    for (kind, *_, reduction), (label, kwargs, z, y, g) in zip(CE_GRID, covering_cases(dtype), strict=True):
+        ls, lt = S.SoftmaxCrossEntropy(**kwargs), T.SoftmaxCrossEntropy(**kwargs)
         vs, vt = ls.forward(z, y), lt.forward(z, y)
-        reports.append(report(f"softmax-cross-entropy batch {n}", dtype, [
-            compare("output", np.array(vt), np.array(vs), dtype=dtype, check_dtype=False),
-            compare("input_grad", lt.backward(), ls.backward())]))
+        options = label.removeprefix(kind).replace(f" {reduction} ", " ").strip()
+        groups.setdefault(f"{kind} {reduction}", []).extend([
+            compare(f"output {options}", np.array(vt), np.array(vs), dtype=dtype, check_dtype=False),
+            compare(f"input_grad {options}", lt.backward(g), ls.backward(g))])
         if dtype == "float64":
-            def loss(z: np.ndarray = z, y: np.ndarray = y) -> float:
-                return S.SoftmaxCrossEntropy().forward(z, y)
-            reports.append(report(f"softmax-cross-entropy batch {n} (finite differences)", dtype, [
-                compare("input_grad", ls.backward(), numerical_gradient(loss, z), "finite_difference")]))
-    return reports
+            def loss(z: np.ndarray = z, y: np.ndarray = y, kwargs: dict = kwargs, g: np.ndarray = g) -> float:
+                return float(np.sum(S.SoftmaxCrossEntropy(**kwargs).forward(z, y) * g))
+            groups.setdefault(f"{kind} {reduction} (finite differences)", []).append(
+                compare(f"input_grad {options}", ls.backward(g), numerical_gradient(loss, z), "finite_difference"))
+    return [report(f"softmax-cross-entropy {key}", dtype, comparisons) for key, comparisons in groups.items()]
+
+
+def options_net(loss: Callable[[ModuleType], Any]) -> Callable[[ModuleType, str], Any]:
+    """13 sigmoid units -> 4 logits against ``loss(B)``."""
+    return lambda B, dtype: B.NeuralNetwork([B.Dense(13, B.Sigmoid()), B.Dense(4, B.Linear())], loss(B), seed=3,
+                                            dtype=dtype)
+
+
+def weighted_smoothed(B: ModuleType) -> Any:
+    """Class weights and label smoothing 0.1 (labels of -100, the default ``ignore_index``, are skipped)."""
+    return B.SoftmaxCrossEntropy(weight=[0.5, 2.0, 1.0, 1.5], label_smoothing=0.1)
+
+
+def classes_with_ignored() -> tuple[np.ndarray, np.ndarray]:
+    """``classes()`` with every seventh label -100 (``ignore_index``'s default: those samples are skipped)."""
+    X, y = classes()
+    y = y.copy()
+    y[::7] = -100
+    return X, y
 
 
 def glorot(dtype: str) -> list[ParityReport]:
@@ -65,10 +139,14 @@ def _momentum(lr: float, **decay: object):
 
 # --- the book's equations (LaTeX, one display equation each) and what the book's own code does ---------------
 _SCE_EQ = (
-    r"p_{n} = \mathrm{softmax}(z_{n}), \quad p_{nc} = \frac{e^{z_{nc}}}{\sum_{k} e^{z_{nk}}}",
-    r"\log p_{nc} = z_{nc} - m_{n} - \log \sum_{k} e^{z_{nk} - m_{n}}, \quad m_{n} = \max_{k} z_{nk}",
-    r"L = -\frac{1}{N} \sum_{n} \log p_{n, y_{n}}",
-    r"\frac{\partial L}{\partial z_{n}} = \frac{p_{n} - \mathrm{onehot}(y_{n})}{N}",
+    r"\log p_{mc} = z_{mc} - \mu_{m} - \log \sum_{k} e^{z_{mk} - \mu_{m}}, \quad \mu_{m} = \max_{k} z_{mk}",
+    r"t_{m} = \mathrm{onehot}(y_{m}) \text{ or the given probabilities}, \quad "
+    r"t_{m} \leftarrow (1 - \varepsilon) \, t_{m} + \frac{\varepsilon}{C}",
+    r"q_{mc} = w_{c} \, t_{mc} \, \kappa_{m}, \quad \kappa_{m} = \mathbf{1}\left[ y_{m} \neq \mathrm{ignore} \right]",
+    r"\ell_{m} = -\sum_{c} q_{mc} \log p_{mc}",
+    r"L = \frac{1}{D} \sum_{m} \ell_{m}, \quad D = \sum_{m} \kappa_{m} w_{y_{m}} \text{ (mean, indices)}, \;"
+    r" M \text{ (mean, probabilities)}, \; 1 \text{ (sum)}",
+    r"\frac{\partial L}{\partial z_{m}} = \frac{g_{m}}{D} \left( p_{m} \sum_{c} q_{mc} - q_{m} \right)",
 )
 _SCE_BOOK = (
     "The book clips the softmax probabilities to [1e-9, 1 - 1e-9] and reports as its loss the *binary* "
@@ -76,7 +154,11 @@ _SCE_BOOK = (
     "`(p - y) / N`, the gradient of the categorical loss: loss and gradient disagree. Both backends compute the "
     "loss whose gradient that is: the mean over the batch of `-log softmax(z)[y]`, by log-sum-exp with no "
     "clipping (finite for logits of +-1e3), equal to `nn.CrossEntropyLoss()`. The gradient that trains is the "
-    "book's up to its clipping; the reported loss values are not comparable number for number."
+    "book's up to its clipping; the reported loss values are not comparable number for number. The book has no "
+    "options; both backends take `nn.CrossEntropyLoss`'s (`weight`, `ignore_index`, `label_smoothing`, "
+    "`reduction`) with its meanings, class indices or probabilities as targets, PyTorch's (N, C, d1, ..., dK) "
+    "with `class_axis=1`; the book's mean over the batch stays the default. scratch writes the weighted, "
+    "smoothed, ignored sums out with their analytic gradient; torch calls `F.cross_entropy`."
 )
 _MOMENTUM_EQ = (
     r"v \leftarrow \mu v + g, \quad v_{0} = 0",
@@ -152,9 +234,13 @@ _P = "parity_tests/"
 CONCEPTS = [
     Concept("softmax-cross-entropy", "Softmax cross-entropy (log-sum-exp, mean over the batch)", "4",
             "scratch.losses:SoftmaxCrossEntropy", "torch_impl.losses:SoftmaxCrossEntropy",
-            CheckSpec(softmax_cross_entropy),
+            (CheckSpec(softmax_cross_entropy),
+             TrajectorySpec(options_net(weighted_smoothed), lambda B, dtype: B.SGD(lr=0.1), classes_with_ignored,
+                            epochs=3, batch_size=30, label="weight, label_smoothing, ignored labels")),
             (f"{_P}test_softmax_cross_entropy.py::test_parity_with_cross_entropy_loss",
-             f"{_P}test_softmax_cross_entropy.py::test_extreme_logits_stay_finite"),
+             f"{_P}test_softmax_cross_entropy.py::test_extreme_logits_stay_finite",
+             f"{_P}test_loss_options.py::test_every_option_against_f_cross_entropy",
+             f"{_P}test_loss_options.py::test_bad_input_is_refused_by_both_backends_and_pytorch"),
             equations=_SCE_EQ, book_code=_SCE_BOOK),
     Concept("sgd-momentum", "SGD with momentum (PyTorch's form)", "4", "scratch.optimizers:SGDMomentum",
             "torch_impl.optimizers:SGDMomentum",
