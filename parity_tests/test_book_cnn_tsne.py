@@ -5,12 +5,13 @@ forms (``scratch/fast/``) and to PyTorch: book = fast = torch.
 Layers: output, input gradient and every parameter gradient, float64 (rtol 1e-9) and float32 (the
 table's default), batch 1 and > 1, C != O and H != W, random non-zero weights and biases, a random
 upstream gradient; "same" and strided/padded/rectangular-kernel convolutions with and without
-bias; non-overlapping, overlapping and tied pooling windows; the book forms against finite
-differences. t-SNE: the squared distances, the conditional and joint probabilities (same
-precisions), the Student-t affinities, KL(P || Q) and its gradient (analytic in both scratch
-forms, autograd in torch) in float64 and float32, the book gradient against finite differences,
-and a short run through the exaggeration switch, book against fast. The loop convolution is slow:
-images are a few pixels wide.
+bias, dilated and grouped ones, an unbatched image; non-overlapping, overlapping, tied, padded,
+dilated and ceil_mode pooling windows; the book forms against finite differences (the grid of
+every option is in ``test_conv_options.py``). t-SNE: the squared distances, the conditional
+and joint probabilities (same precisions), the Student-t affinities, KL(P || Q) and its gradient
+(analytic in both scratch forms, autograd in torch) in float64 and float32, the book gradient
+against finite differences, and a short run through the exaggeration switch, book against fast.
+The loop convolution is slow: images are a few pixels wide.
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ CONV_CASES = {
     "strided_rect_tanh_no_bias_batch1": (dict(out_channels=2, kernel_size=(2, 3), stride=2,
                                               padding=1, activation="tanh", bias=False),
                                          (1, 3, 6, 5)),
+    "dilated_grouped_same": (dict(out_channels=4, kernel_size=(2, 3), padding="same",
+                                  dilation=(2, 1), groups=2), (2, 2, 4, 5)),
+    "unbatched_strided_dilated": (dict(out_channels=2, kernel_size=2, stride=(1, 2),
+                                       padding=(1, 0), dilation=2, bias=False), (3, 5, 6)),
 }
 
 
@@ -97,7 +102,7 @@ def test_conv2d_book_parity(case, dtype, forms):
     assert [c.name for c in report.comparisons] == ["output", "input_grad", *params]
 
 
-@pytest.mark.parametrize("case", ["same_bias", "strided_rect_tanh_bias"])
+@pytest.mark.parametrize("case", ["same_bias", "strided_rect_tanh_bias", "dilated_grouped_same"])
 def test_conv2d_book_finite_differences(case):
     kwargs, shape = CONV_CASES[case]
     check_finite_differences(f"Conv2D book {case}", lambda B: B.Conv2D(**kwargs), shape,
@@ -124,6 +129,14 @@ POOL_CASES = {
     "max_overlap_rect": (lambda B: B.MaxPool2D((3, 2), stride=(2, 1)), (1, 2, 7, 6)),
     "avg2_batch1": (lambda B: B.AvgPool2D(2), (1, 2, 4, 6)),
     "avg_overlap": (lambda B: B.AvgPool2D(3, stride=1), (3, 2, 5, 6)),
+    "max_padded_dilated_ceil": (lambda B: B.MaxPool2D(3, stride=2, padding=1, dilation=(1, 2),
+                                                      ceil_mode=True), (2, 2, 6, 7)),
+    "avg_padded_ceil_not_counting_pad": (lambda B: B.AvgPool2D(3, stride=2, padding=1,
+                                                               ceil_mode=True,
+                                                               count_include_pad=False),
+                                         (1, 2, 6, 7)),
+    "avg_unbatched_divisor_override": (lambda B: B.AvgPool2D(2, stride=1, divisor_override=5),
+                                       (2, 4, 5)),
 }
 
 
@@ -172,6 +185,10 @@ def test_book_layers_refuse_bad_input_as_the_fast_ones(form):
         form.AvgPool2D((2, 5)).forward(np.zeros((1, 1, 4, 4)))
     with pytest.raises(ValueError, match=r"stride: expected a positive int \(>= 1\), got 0"):
         form.MaxPool2D(2, stride=0)
+    with pytest.raises(ValueError, match=r"MaxPool2D padding: expected at most half the kernel"):
+        form.MaxPool2D(3, padding=2)
+    with pytest.raises(ValueError, match=r"Conv2D groups: expected a divisor of out_channels=3"):
+        form.Conv2D(3, 3, groups=2)
 
 
 # --- t-SNE ---------------------------------------------------------------------------------

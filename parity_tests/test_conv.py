@@ -217,27 +217,28 @@ def test_channel_mismatch(B):
         layer.forward(np.zeros((1, 1, 5, 5)))
 
 
-@pytest.mark.parametrize("shape", [(5, 5), (2, 5, 5), (1, 1, 2, 5, 5)])
-def test_input_not_4d(B, shape):
-    with pytest.raises(ValueError, match=rf"Conv2D\(2, kernel_size=3\): expected a 4-D \(batch, channels, height, "
-                                         rf"width\) input, got {len(shape)}-D shape"):
+@pytest.mark.parametrize("shape", [(5,), (5, 5), (1, 1, 2, 5, 5)])
+def test_input_not_3d_or_4d(B, shape):
+    with pytest.raises(ValueError, match=rf"Conv2D\(2, kernel_size=3\): expected a 3-D \(channels, height, width\) "
+                                         rf"or 4-D \(batch, channels, height, width\) input, got {len(shape)}-D shape"):
         B.Conv2D(2, 3).forward(np.zeros(shape))
 
 
 def test_bad_constructor_arguments(B):
-    with pytest.raises(ValueError, match=r"stride: expected a positive int \(>= 1\), got 0"):
+    with pytest.raises(ValueError, match=r"Conv2D stride: expected a positive int \(>= 1\), got 0"):
         B.Conv2D(2, 3, stride=0)
-    with pytest.raises(ValueError, match=r"stride\[1\]: expected a positive int \(>= 1\), got -1"):
+    with pytest.raises(ValueError, match=r"Conv2D stride\[1\]: expected a positive int \(>= 1\), got -1"):
         B.Conv2D(2, 3, stride=(1, -1))
-    with pytest.raises(ValueError, match=r"kernel_size: expected a positive int \(>= 1\), got 0"):
+    with pytest.raises(ValueError, match=r"Conv2D kernel_size: expected a positive int \(>= 1\), got 0"):
         B.Conv2D(2, 0)
     with pytest.raises(ValueError, match=r"out_channels: expected a positive int \(>= 1\), got 0"):
         B.Conv2D(0, 3)
-    with pytest.raises(ValueError, match=r"padding='same' needs stride 1 .* got stride \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"Conv2D padding='same' needs stride 1 .* got stride \(2, 2\)"):
         B.Conv2D(2, 3, stride=2)
-    with pytest.raises(ValueError, match=r"padding: expected 'same', 'valid' or an int >= 0, got 'full'"):
+    with pytest.raises(ValueError, match=r"Conv2D padding: expected 'same', 'valid', an int >= 0 or a pair "
+                                         r"\(height, width\) of ints >= 0, got 'full'"):
         B.Conv2D(2, 3, padding="full")
-    with pytest.raises(ValueError, match=r"padding: expected .* got -1"):
+    with pytest.raises(ValueError, match=r"Conv2D padding: expected .* got -1"):
         B.Conv2D(2, 3, padding=-1)
     with pytest.raises(ValueError, match=r"dropout: expected a drop probability in \[0, 1\)"):
         B.Conv2D(2, 3, dropout=1.0)

@@ -73,21 +73,31 @@ def test_window_does_not_fit(B):
         B.AvgPool2D((2, 5)).forward(np.zeros((1, 1, 4, 4)))
 
 
-def test_pooling_input_not_4d(B):
-    with pytest.raises(ValueError, match=r"MaxPool2D\(2\): expected a 4-D \(batch, channels, height, width\) "
-                                         r"input, got 3-D shape \(1, 4, 4\) \(add the channel axis"):
-        B.MaxPool2D(2).forward(np.zeros((1, 4, 4)))
+def test_pooling_input_not_3d_or_4d(B):
+    with pytest.raises(ValueError, match=r"MaxPool2D\(2\): expected a 3-D \(channels, height, width\) or 4-D "
+                                         r"\(batch, channels, height, width\) input, got 2-D shape \(4, 4\) "
+                                         r"\(add the channel axis"):
+        B.MaxPool2D(2).forward(np.zeros((4, 4)))
 
 
 def test_bad_pooling_arguments(B):
-    with pytest.raises(ValueError, match=r"stride: expected a positive int \(>= 1\), got 0"):
+    with pytest.raises(ValueError, match=r"MaxPool2D stride: expected a positive int \(>= 1\), got 0"):
         B.MaxPool2D(2, stride=0)
-    with pytest.raises(ValueError, match=r"kernel: expected a positive int \(>= 1\), got -2"):
+    with pytest.raises(ValueError, match=r"AvgPool2D kernel_size: expected a positive int \(>= 1\), got -2"):
         B.AvgPool2D(-2)
-    with pytest.raises(ValueError, match=r"kernel: expected an int or a pair \(height, width\), got 3 values"):
+    with pytest.raises(ValueError, match=r"MaxPool2D kernel_size: expected an int or a pair \(height, width\), "
+                                         r"got 3 values"):
         B.MaxPool2D((2, 2, 2))
-    with pytest.raises(TypeError, match=r"kernel: expected a positive int, got float 2.0"):
+    with pytest.raises(TypeError, match=r"MaxPool2D kernel_size: expected a positive int, got float 2.0"):
         B.MaxPool2D(2.0)
+
+
+def test_kernel_keyword_is_pytorchs(B):
+    """The first argument is PyTorch's ``kernel_size``; positional calls are unchanged."""
+    x = np.random.default_rng(0).standard_normal((1, 2, 6, 6))
+    compare("kernel_size=", B.MaxPool2D(kernel_size=3, stride=2).forward(x), B.MaxPool2D(3, 2).forward(x))
+    with pytest.raises(TypeError):
+        B.AvgPool2D(kernel=2)
 
 
 def test_pooling_output_values():

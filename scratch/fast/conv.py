@@ -4,19 +4,21 @@ The book form (``scratch/conv.py``) sums over every pixel, channel and kernel of
 Python loops; this file computes the same numbers with GEMMs. ``Conv2D`` here is the book's
 layer (arguments, checks and initialisation inherited) with only the convolution replaced.
 
-Shapes (NCHW, as PyTorch): input x (N, C, H, W); weight W (C, O, kh, kw) (the book's layout:
-in, out, k, k); bias B (1, O, 1, 1); output (N, O, Ho, Wo). A cross-correlation (the kernel is
-not flipped):
+Shapes (NCHW, as PyTorch): input x (N, C, H, W) (or one unbatched (C, H, W), handled by the
+book's layer); weight W (C/groups, O, kh, kw) (the book's layout: in, out, k, k); bias
+B (1, O, 1, 1); output (N, O, Ho, Wo). A cross-correlation (the kernel is not flipped), with
+stride s, dilation d and o's group g (Cg = C/groups input channels each):
 
-    out[n, o, h, w] = sum_{c, i, j} xpad[n, c, s*h + i, s*w + j] * W[c, o, i, j]
+    out[n, o, h, w] = sum_{c, i, j} xpad[n, g*Cg + c, s*h + d*i, s*w + d*j] * W[c, o, i, j]
 
-im2col lays every receptive field out as a column, ``cols[(c, i, j), (n, h, w)] = xpad[n, c, s*h+i,
-s*w+j]`` (K = C*kh*kw rows, M = N*Ho*Wo columns), so the convolution is a GEMM, ``Wmat (O, K) @ cols
-(K, M)``, and so are both gradients: ``dW = g (O, M) @ cols^T`` and ``dcols = Wmat^T @ g``, which
-col2im adds back onto the pixels each column came from. The receptive fields are read through
-``as_strided`` views (no Python loop over pixels or batch items); the only loops are over the kh*kw
-kernel offsets in col2im and over blocks of the batch sized to a memory budget (so evaluating 10,000
-images does not allocate gigabytes of columns).
+im2col lays every receptive field out as a column, ``cols[(c, i, j), (n, h, w)] = xpad[n, c,
+s*h + d*i, s*w + d*j]`` (K = C*kh*kw rows, M = N*Ho*Wo columns; the dilation is only a longer
+stride of the view), so the convolution is a GEMM per group, ``Wmat[g] (O/groups, K/groups) @
+cols[g] (K/groups, M)`` -- one batched matmul over the groups -- and so are both gradients:
+``dW = g @ cols^T`` and ``dcols = Wmat^T @ g``, which col2im adds back onto the pixels each column
+came from. The receptive fields are read through ``as_strided`` views (no Python loop over pixels
+or batch items); the only loops are over the kh*kw kernel offsets in col2im and over blocks of the
+batch sized to a memory budget (so evaluating 10,000 images does not allocate gigabytes of columns).
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ WORKSPACE_BYTES = 8 * 2**20
 
 
 class Conv2DOperation(ParamOperation):
-    """Cross-correlation of x (N, C, H, W) with ``param`` W (C, O, kh, kw): output (N, O, Ho, Wo).
+    """Cross-correlation of x (N, C, H, W) with ``param`` W (C/groups, O, kh, kw): output
+    (N, O, Ho, Wo).
 
-    Forward: im2col + ``Wmat @ cols``. Backward: ``dW^T = cols @ g^T`` and
+    Forward: im2col + ``Wmat @ cols``, one GEMM per group. Backward: ``dW^T = cols @ g^T`` and
     ``dx = col2im(Wmat^T @ g)``, both computed in ``_input_grad`` (the columns buffer is reused
     for ``dcols``, so dW must come first); ``_param_grad`` hands over that dW, or computes dW
     alone when the input gradient was skipped (``needs_input_grad = False``: the first layer of
@@ -52,9 +55,10 @@ class Conv2DOperation(ParamOperation):
     cache and a large evaluation batch never allocates gigabytes.
     """
 
-    def __init__(self, param: np.ndarray, stride: tuple[int, int], pads: Pads) -> None:
+    def __init__(self, param: np.ndarray, stride: tuple[int, int], pads: Pads,
+                 dilation: tuple[int, int] = (1, 1), groups: int = 1) -> None:
         super().__init__(param)
-        self.stride, self.pads = stride, pads
+        self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
         self._xpad: np.ndarray | None = None  # (N, C, Hp, Wp) the padded input
         self._dxpad: np.ndarray | None = None  # (N, C, Hp, Wp) its gradient
         # (K, block*Ho*Wo) the columns of one block (then their gradient)
@@ -69,9 +73,10 @@ class Conv2DOperation(ParamOperation):
         """Sizes for input ``x``; (re)allocate the workspace when they change."""
         N, C, H, W = x.shape
         kh, kw = self.param.shape[2:]
-        (sh, sw), (pt, pb, pl, pr) = self.stride, self.pads
+        (sh, sw), (dh, dw), (pt, pb, pl, pr) = self.stride, self.dilation, self.pads
         self.Hp, self.Wp = H + pt + pb, W + pl + pr
-        self.Ho, self.Wo = (self.Hp - kh) // sh + 1, (self.Wp - kw) // sw + 1
+        self.Ho = (self.Hp - dh * (kh - 1) - 1) // sh + 1
+        self.Wo = (self.Wp - dw * (kw - 1) - 1) // sw + 1
         K, per_sample = C * kh * kw, self.Ho * self.Wo
         self.block = int(max(1, min(N, WORKSPACE_BYTES // (K * per_sample * x.itemsize))))
         shapes = {"_xpad": (N, C, self.Hp, self.Wp), "_cols": (K, self.block * per_sample),
@@ -88,11 +93,13 @@ class Conv2DOperation(ParamOperation):
 
     def _windows(self, buf: np.ndarray, n0: int, n1: int, writeable: bool = False) -> np.ndarray:
         """The receptive fields of samples n0:n1 of the padded buffer ``buf`` as a view of shape
-        (C, kh, kw, n, Ho, Wo): ``view[c, i, j, n, h, w] = buf[n0 + n, c, s*h + i, s*w + j]``."""
-        (kh, kw), (sh, sw) = self.param.shape[2:], self.stride
+        (C, kh, kw, n, Ho, Wo):
+        ``view[c, i, j, n, h, w] = buf[n0 + n, c, s*h + d*i, s*w + d*j]``."""
+        (kh, kw), (sh, sw), (dh, dw) = self.param.shape[2:], self.stride, self.dilation
         sn, sc, sy, sx = buf.strides
         return as_strided(buf[n0:], shape=(buf.shape[1], kh, kw, n1 - n0, self.Ho, self.Wo),
-                          strides=(sc, sy, sx, sn, sh * sy, sw * sx), writeable=writeable)
+                          strides=(sc, dh * sy, dw * sx, sn, sh * sy, sw * sx),
+                          writeable=writeable)
 
     def _im2col(self, n0: int, n1: int) -> np.ndarray:
         """Columns (K, (n1-n0)*Ho*Wo) of samples n0:n1, in the reused buffer."""
@@ -106,9 +113,12 @@ class Conv2DOperation(ParamOperation):
         return [(n0, min(n, n0 + self.block)) for n0 in range(0, n, self.block)]
 
     def _wmat(self) -> np.ndarray:
-        """W (C, O, kh, kw) as the GEMM's (O, K) matrix, K ordered (c, i, j) like the columns."""
-        C, O, kh, kw = self.param.shape
-        return self.param.transpose(1, 0, 2, 3).reshape(O, C * kh * kw)
+        """W (C/groups, O, kh, kw) as the GEMMs' (groups, O/groups, K/groups) matrices, K ordered
+        (c, i, j) like the columns: ``Wmat[g, o, (c, i, j)] = W[c, g*O/groups + o, i, j]``."""
+        Cg, O, kh, kw = self.param.shape
+        G = self.groups
+        return self.param.reshape(Cg, G, O // G, kh, kw).transpose(1, 2, 0, 3, 4).reshape(
+            G, O // G, Cg * kh * kw)
 
     # --- forward and backward ---------------------------------------------------------------
     def _output(self) -> np.ndarray:
@@ -117,10 +127,11 @@ class Conv2DOperation(ParamOperation):
         N, (pt, _, pl, _) = x.shape[0], self.pads
         O, Ho, Wo = self.param.shape[1], self.Ho, self.Wo
         self._xpad[:, :, pt : pt + x.shape[2], pl : pl + x.shape[3]] = x
-        wmat = self._wmat()
+        wmat, G = self._wmat(), self.groups
         out = np.empty((N, O, Ho, Wo), dtype=x.dtype)
         for n0, n1 in self._blocks(N):
-            y = wmat @ self._im2col(n0, n1)  # (O, n*Ho*Wo)
+            cols = self._im2col(n0, n1)  # (K, n*Ho*Wo): the groups' K/groups rows one after another
+            y = wmat @ cols.reshape(G, -1, cols.shape[1])  # (groups, O/groups, n*Ho*Wo)
             out[n0:n1] = y.reshape(O, n1 - n0, Ho, Wo).transpose(1, 0, 2, 3)
         return out
 
@@ -134,16 +145,17 @@ class Conv2DOperation(ParamOperation):
 
     def _backward(self, output_grad: np.ndarray, want_dx: bool
                   ) -> tuple[np.ndarray | None, np.ndarray]:
-        """dL/dx (N, C, H, W) (None unless ``want_dx``) and dL/dW (C, O, kh, kw), block by
-        block."""
+        """dL/dx (N, C, H, W) (None unless ``want_dx``) and dL/dW (C/groups, O, kh, kw), block
+        by block."""
         N, C, H, W = self.input_.shape
-        C, O, kh, kw = self.param.shape
-        Ho, Wo, (pt, _, pl, _) = self.Ho, self.Wo, self.pads
+        Cg, O, kh, kw = self.param.shape
+        Ho, Wo, (pt, _, pl, _), G = self.Ho, self.Wo, self.pads, self.groups
         dxpad = self._dxpad
         if want_dx:
             dxpad[...] = 0  # col2im adds into it
         wmat = self._wmat()
-        dWt = np.zeros((C * kh * kw, O), dtype=output_grad.dtype)  # dW transposed: (K, O)
+        # dW transposed, per group: (groups, K/groups, O/groups)
+        dWt = np.zeros((G, Cg * kh * kw, O // G), dtype=output_grad.dtype)
         # the last block's columns are still in the buffer after the forward: start there
         for n0, n1 in reversed(self._blocks(N)):
             n = n1 - n0
@@ -153,29 +165,34 @@ class Conv2DOperation(ParamOperation):
                 cols = self._im2col(n0, n1)
             g = self._g_block[:, : n * Ho * Wo]
             g.reshape(O, n, Ho, Wo)[...] = output_grad[n0:n1].transpose(1, 0, 2, 3)
-            dWt += cols @ g.T  # (K, O); faster in OpenBLAS than g @ cols.T for these shapes
+            cols_g, g_g = cols.reshape(G, -1, n * Ho * Wo), g.reshape(G, -1, n * Ho * Wo)
+            # (groups, K/groups, O/groups); faster in OpenBLAS than g @ cols.T for these shapes
+            dWt += cols_g @ g_g.transpose(0, 2, 1)
             if not want_dx:
                 continue
-            # overwrites the columns: they are no longer needed
-            dcols = np.matmul(wmat.T, g, out=cols)
+            # overwrites the columns (a view of them): they are no longer needed
+            np.matmul(wmat.transpose(0, 2, 1), g_g, out=cols_g)  # dcols, (K, n*Ho*Wo)
             self._cols_block = None
             # col2im: every column entry goes back to the pixel it was read from; windows
             # overlap, so add
             target = self._windows(dxpad, n0, n1, writeable=True)
-            dcols = dcols.reshape(target.shape)
+            dcols = cols.reshape(target.shape)
             for i in range(kh):
                 for j in range(kw):
                     target[:, i, j] += dcols[:, i, j]
-        dW = np.ascontiguousarray(dWt.reshape(C, kh, kw, O).transpose(0, 3, 1, 2))
+        # dWt[g, (c, i, j), o] = dW[c, g*O/groups + o, i, j]
+        dW = np.ascontiguousarray(dWt.reshape(G, Cg, kh, kw, O // G).transpose(1, 0, 4, 2, 3)
+                                  ).reshape(Cg, O, kh, kw)
         return (dxpad[:, :, pt : pt + H, pl : pl + W].copy() if want_dx else None), dW
 
 
 class Conv2D(BookConv2D):
     """The book form's ``Conv2D`` (``scratch/conv.py``: arguments, checks, set-up, the same
-    draws) with its convolution computed by im2col + GEMM.
+    draws) with its convolution computed by im2col + one batched GEMM over the groups.
 
-    Parameters: W (C, O, kh, kw), B (1, O, 1, 1). Input (N, C, H, W) -> output (N, O, Ho, Wo).
+    Parameters: W (C/groups, O, kh, kw), B (1, O, 1, 1). Input (N, C, H, W) -> output
+    (N, O, Ho, Wo); an unbatched (C, H, W) -> (O, Ho, Wo).
     """
 
     def _make_conv(self, W: np.ndarray) -> ParamOperation:
-        return Conv2DOperation(W, self.stride, self.pads)
+        return Conv2DOperation(W, self.stride, self.pads, self.dilation, self.groups)
