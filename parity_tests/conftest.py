@@ -41,3 +41,18 @@ def B(request):
     import dlfs
 
     return dlfs.backend(request.param)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """The whole study site, from the committed parity record, with one experiment run (a 2-epoch demo): what
+    test_site.py reads as text and test_site_browser.py opens in Chromium."""
+    from experiments.demo import main as demo
+    from study import results
+    from study.site import build_site
+
+    runs = tmp_path_factory.mktemp("runs")
+    demo(["--epochs", "2", "--out", str(runs / "demo"), "--no-progress"])
+    out = tmp_path_factory.mktemp("site") / "site"
+    build_site(out, runs=runs, parity=results.RECORD)
+    return out

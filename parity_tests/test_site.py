@@ -25,18 +25,6 @@ from study.site.command import make_server
 from study.usage import UsageError
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The whole site, from the committed parity record, with one experiment run (a 2-epoch demo)."""
-    from experiments.demo import main as demo
-
-    runs = tmp_path_factory.mktemp("runs")
-    demo(["--epochs", "2", "--out", str(runs / "demo"), "--no-progress"])
-    out = tmp_path_factory.mktemp("site") / "site"
-    build_site(out, runs=runs, parity=results.RECORD)
-    return out
-
-
 class Links(html.parser.HTMLParser):
     """Every href/src of a page, and every id it defines."""
 

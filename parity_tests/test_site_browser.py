@@ -18,23 +18,10 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from experiments.report import find_chromium
-from study import results
 from study.concepts import CONCEPTS, ROOT
-from study.site import build_site
 
 ARTEFACTS = Path(os.environ.get("DLFS_ARTEFACTS") or ROOT / "runs" / "test-artefacts") / "site"
 WIDTHS = (1280, 800)
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from experiments.demo import main as demo
-
-    runs = tmp_path_factory.mktemp("runs")
-    demo(["--epochs", "2", "--out", str(runs / "demo"), "--no-progress"])
-    out = tmp_path_factory.mktemp("site") / "site"
-    build_site(out, runs=runs, parity=results.RECORD)
-    return out
 
 
 @pytest.fixture(scope="module")

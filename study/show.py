@@ -197,10 +197,9 @@ def _fit(text: str, width: int) -> str:
     return text.ljust(width) if len(text) <= width else text[:width - 1] + "\u2026"
 
 
-def highlight(texts: list[str]) -> list[str]:
-    """``texts`` (lines of Python) with terminal colours from pygments, one string per line."""
-    from pygments import format as pyg_format
-    from pygments.formatters import TerminalFormatter
+def token_lines(texts: list[str]) -> list[list[tuple[Any, str]]]:
+    """Pygments' Python tokens of ``texts``, split at line ends: one token list per line, so that a token
+    spanning lines (a docstring) is painted on every line it covers."""
     from pygments.lexers import PythonLexer
 
     lines: list[list[tuple[Any, str]]] = [[]]
@@ -210,7 +209,15 @@ def highlight(texts: list[str]) -> list[str]:
                 lines.append([])
             if part:
                 lines[-1].append((ttype, part))
-    return [pyg_format(t, TerminalFormatter()) if t else "" for t in lines][:len(texts)]
+    return (lines + [[] for _ in texts])[:len(texts)]
+
+
+def highlight(texts: list[str]) -> list[str]:
+    """``texts`` (lines of Python) with terminal colours from pygments, one string per line."""
+    from pygments import format as pyg_format
+    from pygments.formatters import TerminalFormatter
+
+    return [pyg_format(t, TerminalFormatter()) if t else "" for t in token_lines(texts)]
 
 
 class Renderer:

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
 
 from markupsafe import Markup
 from pygments import format as pyg_format
 from pygments.formatters import HtmlFormatter
-from pygments.lexers import PythonLexer
 
-from study.show import Member, _align, _inherited, block, members, pair_members
+from study.show import Member, _align, _inherited, block, members, pair_members, token_lines
 
 FORMATTER = HtmlFormatter(nowrap=True)
 
@@ -31,17 +29,8 @@ def css() -> str:
 
 
 def highlight(lines: list[str]) -> list[Markup]:
-    """``lines`` of Python as HTML, one string per line: tokens are split at line ends, so no span
-    crosses a line (a docstring stays highlighted on every line it covers)."""
-    per_line: list[list[tuple[Any, str]]] = [[]]
-    for ttype, text in PythonLexer(stripnl=False, ensurenl=False).get_tokens("\n".join(lines)):
-        for i, part in enumerate(text.split("\n")):
-            if i:
-                per_line.append([])
-            if part:
-                per_line[-1].append((ttype, part))
-    out = [Markup(pyg_format(tokens, FORMATTER)) if tokens else Markup("") for tokens in per_line]
-    return (out + [Markup("")] * len(lines))[:len(lines)]
+    """``lines`` of Python as HTML, one string per line (no span crosses a line)."""
+    return [Markup(pyg_format(tokens, FORMATTER)) if tokens else Markup("") for tokens in token_lines(lines)]
 
 
 @dataclass
