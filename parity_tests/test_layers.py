@@ -15,7 +15,7 @@ PACKAGES = ("dlfs", "scratch", "torch_impl", "experiments", "benchmarks", "study
 ALLOWED = {
     "dlfs": set(),
     "scratch": {"dlfs"},
-    "torch_impl": {"dlfs", "torch"},
+    "torch_impl": {"dlfs", "torch", "torchvision"},  # torchvision: datasets, transforms, make_grid (vision.py)
     "experiments": {"dlfs", "scratch", "torch_impl", "torch"},
     "benchmarks": {"dlfs", "scratch", "torch_impl", "torch"},
     "study": {"dlfs", "scratch", "torch_impl", "torch", "experiments"},

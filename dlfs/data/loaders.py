@@ -35,6 +35,7 @@ MNIST_MD5: dict[str, str] = {
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+MNIST_CLASSES = [str(k) for k in range(10)]
 #: karpathy/char-rnn's copy, 1,115,394 characters.
 TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -136,29 +137,68 @@ def _load_idx_set(files: Mapping[str, Path], name: str, classes: list[str]) -> I
                      _scale_images(arrays["X_test"], 255.0), arrays["y_test"].astype(np.int64), name, classes)
 
 
-def load_fashion_mnist(data_dir: PathLike | None = None) -> ImageData:
-    """Fashion-MNIST: 60,000 train and 10,000 test 28x28 greyscale images of 10 kinds of clothing.
+def fashion_mnist_files(data_dir: PathLike | None = None) -> dict[str, Path]:
+    """The four IDX files ``load_fashion_mnist(data_dir)`` reads, by ``ImageData`` key (``"X_train"`` ...).
 
-    Looks in ``data_dir(data_dir)/fashion-mnist/`` first, then in ``/usr/share/datasets/fashion-mnist/``
-    (Debian's ``dataset-fashion-mnist``), for ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
-    ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz`` (plain IDX files without ``.gz`` work too).
-
-    Returns
-    -------
-    ImageData
-        X_train (60000, 1, 28, 28), X_test (10000, 1, 28, 28) float32 = pixel / 255; labels int64 0-9.
+    ``data_dir(data_dir)/fashion-mnist/`` first, then ``/usr/share/datasets/fashion-mnist/`` (Debian's
+    ``dataset-fashion-mnist``); ``.gz`` preferred, plain IDX accepted. The torch backend's torchvision loader
+    reads the same files. ``FileNotFoundError`` (saying how to get them) when neither directory has all four.
     """
     local = _data_dir(data_dir) / "fashion-mnist"
     for directory in (local, FASHION_MNIST_SYSTEM_DIR):
         files = _find_idx_files(directory)
         if files is not None:
-            return _load_idx_set(files, "fashion-mnist", list(FASHION_MNIST_CLASSES))
+            return files
     names = ", ".join(f"{stem}.gz" for _, stem, _ in _IDX_FILES)
     raise FileNotFoundError(
         f"Fashion-MNIST not found: looked for {names} in {str(local)!r} and {str(FASHION_MNIST_SYSTEM_DIR)!r}. "
         f"Install it with `sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist` (Debian/Ubuntu), "
         f"or put the four IDX files (from https://github.com/zalandoresearch/fashion-mnist) in "
         f"{str(local)!r}; {_DATA_DIR_HINT}")
+
+
+def load_fashion_mnist(data_dir: PathLike | None = None) -> ImageData:
+    """Fashion-MNIST: 60,000 train and 10,000 test 28x28 greyscale images of 10 kinds of clothing.
+
+    Reads ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz`` and
+    ``t10k-labels-idx1-ubyte.gz`` (or plain, without ``.gz``) where ``fashion_mnist_files`` finds them.
+
+    Returns
+    -------
+    ImageData
+        X_train (60000, 1, 28, 28), X_test (10000, 1, 28, 28) float32 = pixel / 255; labels int64 0-9.
+    """
+    return _load_idx_set(fashion_mnist_files(data_dir), "fashion-mnist", list(FASHION_MNIST_CLASSES))
+
+
+def mnist_files(
+    data_dir: PathLike | None = None,
+    download: bool = False,
+    base_url: str = MNIST_URL,
+    checksums: Mapping[str, str] | None = MNIST_MD5,
+    timeout: float = 60.0,
+) -> dict[str, Path]:
+    """The four IDX files ``load_mnist`` reads (by ``ImageData`` key), fetching the missing ones first when
+    ``download`` (see ``load_mnist`` for the arguments). The torch backend's torchvision loader reads the same files.
+    """
+    root = _data_dir(data_dir) / "mnist"
+    missing = [f"{stem}.gz" for _, stem, _ in _IDX_FILES
+               if not (root / f"{stem}.gz").is_file() and not (root / stem).is_file()]
+    if missing and not download:
+        raise FileNotFoundError(
+            f"MNIST not found: {', '.join(missing)} missing from {str(root)!r}. Pass download=True (--download on "
+            f"the command line) to fetch them from {base_url} with checksum verification, or copy the four IDX "
+            f"files there; {_DATA_DIR_HINT}")
+    ndims = {f"{stem}.gz": ndim for _, stem, ndim in _IDX_FILES}
+    for name in missing:
+        checksum = None if checksums is None else checksums.get(name)
+        if checksums is not None and checksum is None:
+            raise ValueError(f"checksums: no md5 for {name!r}; expected keys {list(ndims)}, got {list(checksums)}")
+        download_file(f"{base_url.rstrip('/')}/{name}", root / name, checksum, "md5", timeout,
+                      validate=lambda p, nd=ndims[name]: read_idx(p, ndim=nd))
+    files = _find_idx_files(root)
+    assert files is not None  # every file is present now
+    return files
 
 
 def load_mnist(
@@ -193,24 +233,7 @@ def load_mnist(
     ImageData
         X_train (60000, 1, 28, 28), X_test (10000, 1, 28, 28) float32 = pixel / 255; labels int64 0-9.
     """
-    root = _data_dir(data_dir) / "mnist"
-    missing = [f"{stem}.gz" for _, stem, _ in _IDX_FILES
-               if not (root / f"{stem}.gz").is_file() and not (root / stem).is_file()]
-    if missing and not download:
-        raise FileNotFoundError(
-            f"MNIST not found: {', '.join(missing)} missing from {str(root)!r}. Pass download=True (--download on "
-            f"the command line) to fetch them from {base_url} with checksum verification, or copy the four IDX "
-            f"files there; {_DATA_DIR_HINT}")
-    ndims = {f"{stem}.gz": ndim for _, stem, ndim in _IDX_FILES}
-    for name in missing:
-        checksum = None if checksums is None else checksums.get(name)
-        if checksums is not None and checksum is None:
-            raise ValueError(f"checksums: no md5 for {name!r}; expected keys {list(ndims)}, got {list(checksums)}")
-        download_file(f"{base_url.rstrip('/')}/{name}", root / name, checksum, "md5", timeout,
-                      validate=lambda p, nd=ndims[name]: read_idx(p, ndim=nd))
-    files = _find_idx_files(root)
-    assert files is not None  # every file is present now
-    return _load_idx_set(files, "mnist", [str(k) for k in range(10)])
+    return _load_idx_set(mnist_files(data_dir, download, base_url, checksums, timeout), "mnist", list(MNIST_CLASSES))
 
 
 def load_dataset(name: str, data_dir: PathLike | None = None, download: bool = False) -> ImageData:
