@@ -13,10 +13,15 @@ import benchmarks
 from benchmarks.common import ROW_KEYS, format_rows, machine, matmul_peak
 from dlfs.io import save_json
 
+# run on their own (``python -m benchmarks.<name>``, ``make bench-ddp``): they launch processes of their own, and
+# their rows are not scratch/torch pairs
+STANDALONE = ("bench_ddp",)
+
 
 def discover() -> list[str]:
-    """The benchmark modules: every ``benchmarks/bench_*.py``, sorted by name."""
-    return sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_"))
+    """The benchmark modules: every ``benchmarks/bench_*.py`` but the standalone ones, sorted by name."""
+    return sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__)
+                  if m.name.startswith("bench_") and m.name not in STANDALONE)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
