@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all setup data test test-fast lint demo experiments bench hypothesis-long browser-test site notebooks clean
+.PHONY: all setup data test test-fast test-gpu lint demo experiments bench bench-ddp hypothesis-long browser-test site \
+        notebooks clean
 
 all: test
 
@@ -38,6 +39,16 @@ test: setup lint
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -x parity_tests
+
+# The parity suite's torch side on a GPU, against the scratch side: DLFS_TORCH_DEVICE=cuda is the default device of
+# every torch network and layer, and parity_tests/conftest.py turns TF32 off and deterministic algorithms on (cuBLAS
+# reads CUBLAS_WORKSPACE_CONFIG when it starts, so it is set here). Needs a CUDA build of torch and a GPU; CI has
+# neither, so this is not part of `make test` (docs/distributed.md).
+GPU_TESTS := parity_tests/test_concepts.py parity_tests/test_device.py
+test-gpu: $(STAMP)
+	@$(BIN)/python -c "import torch; raise SystemExit(not torch.cuda.is_available())" \
+	  || { echo "test-gpu needs a GPU and a CUDA build of torch (torch.cuda.is_available() is False here)"; exit 1; }
+	DLFS_TORCH_DEVICE=cuda CUBLAS_WORKSPACE_CONFIG=:4096:8 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 $(GPU_TESTS)
 
 # The run report and the study site in headless Chromium (Debian's chromium package; .ci/run installs it; the site's
 # tests drive it with Playwright). `make test` collects these tests only where Chromium exists; here a missing
@@ -74,6 +85,10 @@ experiments: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks --threads 1 --json runs/benchmarks.json
+
+# Data-parallel throughput: chapter 5's CNN in one process and on 2 torchrun ranks (gloo, 127.0.0.1), samples/s.
+bench-ddp: setup
+	$(BIN)/python -m benchmarks.bench_ddp --json runs/bench-ddp.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis

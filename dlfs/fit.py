@@ -16,7 +16,14 @@ A backend's ``Trainer`` subclasses it and supplies only what differs between Num
 ``_grad_norm``              the global gradient 2-norm of the last backward
 ``_mask_streams``           the dropout mask streams a checkpoint saves
 ``_rng_extra``, ``_restore_rng_extra``  backend random state a checkpoint saves (torch's RNG)
+``_agreed``                 an evaluated loss, the same on every process (data-parallel training)
+``_check_start``            every process starts from the same point (data-parallel training)
+``_finish``                 the run is over and its last checkpoint written (data-parallel: a barrier)
 ==========================  ======================================================================
+
+``distributed=True`` (the torch backend only; ``docs/distributed.md``) trains one process per rank under
+``torchrun``: only the process whose ``is_main_process`` is True writes checkpoints, shows the progress bar and
+prints early stopping's line; every process evaluates and decides alike.
 
 This module imports no backend: the Trainers stand on it, not it on them.
 """
@@ -32,6 +39,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dlfs.checkpoint import Checkpointer, check_checkpoint_args, fit_config
+from dlfs.errors import check_flag
 from dlfs.training import (
     BatchOrder,
     EarlyStopping,
@@ -53,9 +61,13 @@ class FitLoop:
     network_class: type = object  # the backend's NeuralNetwork and Optimizer, which Trainer(...) checks for
     optimizer_class: type = object
 
-    def __init__(self, net: Any, optim: Any) -> None:
+    def __init__(self, net: Any, optim: Any, distributed: bool = False) -> None:
         check_trainer_args(net, optim, self.network_class, self.optimizer_class)
+        self.distributed = check_flag("distributed", distributed)
         self.net, self.optim = net, optim
+        # the process that writes checkpoints and shows progress: the only one, or rank 0 of a distributed run
+        self.is_main_process = True
+        self.world_size = 1  # processes training together (a distributed run's ranks)
         optim.bind(net)
 
     # --- what a backend supplies ----------------------------------------------------------------------------
@@ -93,6 +105,16 @@ class FitLoop:
 
     def _restore_rng_extra(self, extra: dict[str, np.ndarray]) -> None:
         """Restore what ``_rng_extra`` saved (absent when the other backend wrote the checkpoint)."""
+
+    def _agreed(self, loss: float) -> float:
+        """An evaluated loss as every process of the run sees it (one process: itself)."""
+        return loss
+
+    def _check_start(self, config: dict[str, Any], epoch: int, step: int) -> None:
+        """Raise when the processes of a run would not start from the same point (one process: nothing)."""
+
+    def _finish(self) -> None:
+        """The run is over and its last checkpoint written (one process: nothing to wait for)."""
 
     # --- the shared interface -------------------------------------------------------------------------------
     def evaluate(self, X: np.ndarray, y: np.ndarray, transform: Transform | None = None,
@@ -167,10 +189,12 @@ class FitLoop:
         batch-order and dropout streams, torch's RNG state in the torch backend, history, early stopping's
         best) is saved atomically to ``checkpoint_dir/checkpoint.npz`` every ``checkpoint_every`` epochs and
         when the run ends (``dlfs.checkpoint``). ``resume=True``, with the same arguments as the interrupted
-        run, continues from that checkpoint and ends with the parameters of an uninterrupted run. A run that
-        early stopping or ``max_steps`` ended is finished: resuming it trains nothing, and asking it for more
-        steps than the budget that ended it is refused. A non-finite loss, or weights an update made
-        non-finite, raise ``TrainingDiverged`` naming the epoch, step and first non-finite layer.
+        run, continues from that checkpoint and ends with the parameters of an uninterrupted run. In a
+        distributed run only the main process (rank 0) writes the checkpoint and every process resumes from
+        it (a directory they all read). A run that early stopping or ``max_steps`` ended is finished:
+        resuming it trains nothing, and asking it for more steps than the budget that ended it is refused. A
+        non-finite loss, or weights an update made non-finite, raise ``TrainingDiverged`` naming the epoch,
+        step and first non-finite layer.
         ``log_grad_norm`` records the global gradient norm (mean and max over each epoch's steps) in
         ``History.grad_norm``/``grad_norm_max``.
         """
@@ -191,6 +215,7 @@ class FitLoop:
             ckpt = saver.restore(stopper)
             start, step, history = ckpt.epoch, ckpt.step, History(**ckpt.history)
             self._restore_rng_extra(ckpt.extra)
+        self._check_start(config, start, step)
         finished = history.stopped_epoch is not None or history.stopped_step is not None
         last_step = epochs * len(order) if max_steps is None else min(max_steps, epochs * len(order))
 
@@ -198,17 +223,19 @@ class FitLoop:
             """Evaluate on (X_test, y_test); True when early stopping ends the run here."""
             history.eval_epochs.append(epoch)
             history.eval_steps.append(step)
-            history.val_loss.append(self.evaluate(X_test, y_test, transform, eval_batch_size))
+            history.val_loss.append(self._agreed(self.evaluate(X_test, y_test, transform, eval_batch_size)))
             bar.set_postfix_str(f"epoch {epoch}/{epochs}, step {step}, val_loss {history.val_loss[-1]:.4f}")
             if early_stopping and stopper.check(epoch, history.val_loss[-1], self.net.state_dict, step):
                 self.net.load_state_dict(stopper.best_state)  # the canonical state dict, copied then
-                tqdm.write(stopper.stop(history, epoch, self.backend, step if eval_every_steps else None))
+                line = stopper.stop(history, epoch, self.backend, step if eval_every_steps else None)
+                if self.is_main_process:
+                    tqdm.write(line)
                 return True
             return False
 
         # one tick per batch, so a long epoch (one epoch of the chapter 5 CNN) still shows progress
         bar: Any = tqdm(total=0 if finished else max(0, last_step - step), desc=self.backend, unit="batch",
-                        disable=not progress, leave=False)
+                        disable=not progress or not self.is_main_process, leave=False)
         for epoch in range(epochs + 1 if finished else start + 1, epochs + 1):
             bar.set_postfix_str(f"epoch {epoch}/{epochs}", refresh=False)
             history.lr.append(self._lr())
@@ -245,10 +272,11 @@ class FitLoop:
                 ended = ended or stop
             if ended and (cut or epoch < epochs):
                 history.stopped_step = step
-            if saver.due(epoch, last=ended or epoch == epochs):
+            if self.is_main_process and saver.due(epoch, last=ended or epoch == epochs):
                 saver.save(epoch, step, history, stopper)
             if ended:
                 break
         bar.close()
+        self._finish()
         history.finish()
         return history

@@ -36,10 +36,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import dlfs
-from dlfs.data import DATASETS, load_dataset
+from dlfs.data import DATASETS
 from dlfs.errors import check_array
 from dlfs.io import save_figure
-from experiments.common import _positive_int, backends, base_parser, finish_run, format_table, prepare_out
+from experiments._vision import load_images_for, vision
+from experiments.common import (
+    _positive_int,
+    backends,
+    base_parser,
+    finish_run,
+    format_table,
+    network_device,
+    prepare_out,
+)
 
 IMAGE_DATASETS = tuple(d for d in ("digits", "fashion-mnist", "mnist") if d in DATASETS)
 BOOK = {"book_lr": 0.1, "momentum": 0.9, "batch_size": 60, "encoding_dim": 28, "tsne_seed": 20190405}
@@ -62,10 +71,12 @@ def scale_to_unit_range(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.nda
     return scale(X_train), scale(X_test)
 
 
-def load(dataset: str, data_dir: str | None, train_size: int | None, test_size: int | None
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """(X_train, X_test, y_test, classes): images in [-1, 1] (N, 1, H, W); the labels only colour the maps."""
-    data = load_dataset(dataset, data_dir)
+def load(dataset: str, data_dir: str | None, train_size: int | None, test_size: int | None,
+         backends: Sequence[str] = ("scratch",)) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """(X_train, X_test, y_test, classes): images in [-1, 1] (N, 1, H, W); the labels only colour the maps.
+
+    Each of ``backends`` loads through its own path (scratch: dlfs.data; torch: torchvision), checked identical."""
+    data = load_images_for(backends, dataset, data_dir)
     X_train, X_test = scale_to_unit_range(data.X_train[:train_size], data.X_test[:test_size])
     return X_train, X_test, data.y_test[:test_size], list(data.classes)
 
@@ -83,7 +94,7 @@ def train(name: str, args: Any, X_train: np.ndarray, X_test: np.ndarray) -> tupl
     """Train the autoencoder in one backend; its metrics and the trained model."""
     B = dlfs.backend(name)
     ae = B.Autoencoder(X_train.shape[2:], encoding_dim=args.encoding_dim, channels=X_train.shape[1],
-                       seed=args.seed, dtype=args.dtype)
+                       seed=args.seed, dtype=args.dtype, device=network_device(args, name))
     optimizer, lr = make_optimizer(B, args, int(np.prod(X_train.shape[1:])))
     X_val = X_test[:EVAL_IMAGES]
     n_steps = -(-len(X_train) // args.batch_size) * args.epochs
@@ -146,18 +157,19 @@ def _plt() -> Any:
     return plt
 
 
-def _image_rows(rows: dict[str, np.ndarray], out: Path, filename: str, title: str) -> Path:
-    """One row of images per entry of ``rows`` (label -> (n, C, H, W) in [-1, 1]), grey levels fixed to [-1, 1]."""
+def _image_rows(rows: dict[str, tuple[str, np.ndarray]], out: Path, filename: str, title: str) -> Path:
+    """One grid of images per entry of ``rows`` (label -> (backend, (n, C, H, W) in [-1, 1])), each drawn by that
+    backend's ``vision.image_grid`` (NumPy, or torchvision's ``make_grid``): grey levels fixed to [-1, 1]
+    (``normalize`` with ``value_range=(-1, 1)`` clamps and maps them to [0, 1]), white padding."""
     plt = _plt()
-    n = len(next(iter(rows.values())))
-    fig, axes = plt.subplots(len(rows), n, figsize=(0.9 * n + 0.6, 1.0 * len(rows) + 0.5), squeeze=False)
-    for r, (label, images) in enumerate(rows.items()):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.imshow(images[c, 0], cmap="gray", vmin=-1, vmax=1)
-            ax.set_xticks([]), ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(label, fontsize=8)
+    n = len(next(iter(rows.values()))[1])
+    fig, axes = plt.subplots(len(rows), 1, figsize=(0.9 * n + 0.6, 1.0 * len(rows) + 0.5), squeeze=False)
+    for ax, (label, (backend, images)) in zip(axes[:, 0], rows.items()):
+        grid = vision(backend).image_grid(images, nrow=len(images), padding=2, normalize=True, value_range=(-1, 1),
+                                          pad_value=1.0)
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_ylabel(label, fontsize=8)
     fig.suptitle(title, fontsize=10)
     path = save_figure(fig, out / filename)
     plt.close(fig)
@@ -241,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    X_train, X_test, y_test, classes = load(args.dataset, args.data_dir, args.train_size, args.test_size)
+    X_train, X_test, y_test, classes = load(args.dataset, args.data_dir, args.train_size, args.test_size, names)
     n_map = min(args.tsne_points, len(X_test))
     if n_map < 2 or args.perplexity >= n_map:
         parser.error(f"--tsne-points: t-SNE needs more points than the perplexity ({args.perplexity}), got {n_map} "
@@ -293,10 +305,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
               f"{metrics['max_param_diff']:.2e}")
 
     idx = first_of_each_class(y_test, 10)
-    figs = [_image_rows({"original": X_test[idx], **{f"{n}": results[n][2][idx] for n in names}}, out,
+    figs = [_image_rows({"original": (names[0], X_test[idx]), **{n: (n, results[n][2][idx]) for n in names}}, out,
                         "reconstructions.png", f"test images (top) and their reconstructions through "
                         f"{args.encoding_dim} numbers"),
-            _image_rows({n: results[n][3] for n in names}, out, "random_decodings.png",
+            _image_rows({n: (n, results[n][3]) for n in names}, out, "random_decodings.png",
                         f"decodings of {args.random_encodings} random encodings, uniform in [-1, 1]^"
                         f"{args.encoding_dim}: the encoding space is not smooth"),
             plot_maps(maps, y_test[:n_map], classes, out), plot_loss(metrics, names, out)]

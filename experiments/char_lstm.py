@@ -3,6 +3,7 @@ dense layer, trained in NumPy and in PyTorch from identical weights on identical
 ``Trainer``.
 
     python -m experiments.char_lstm --backend both --cell lstm --hidden 256 --steps 1500 --out runs/char-lstm
+    torchrun --nproc-per-node 2 -m experiments.char_lstm --backend torch --distributed --steps 300
 
 The vocabulary is the text's characters in sorted order. Inputs are one-hot windows of ``--seq-len`` (25)
 characters and the targets the same windows shifted by one; the hidden state starts at zero for every window.
@@ -12,6 +13,8 @@ runs of different batch sizes) compare directly; ln(65) = 4.17 nats is a uniform
 The Trainer keeps the windows as character ids and one-hot encodes each batch (``fit(transform=...)``: the whole
 text one-hot would not fit in memory), stops after ``--steps`` optimiser steps (``max_steps``), evaluates every
 ``--eval-every`` steps (``eval_every_steps``) and records the loss of every step (``History.step_loss``).
+``--device cuda`` trains the torch side on a GPU; ``--distributed`` (with ``--backend torch``, under torchrun) trains
+it data-parallel, each process on its slice of every batch of windows (docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -28,7 +31,17 @@ import dlfs
 from dlfs.data import load_tiny_shakespeare
 from dlfs.errors import check_positive_float, check_positive_int
 from dlfs.io import save_figure
-from experiments.common import backends, base_parser, finish_run, format_table, prepare_out
+from experiments.common import (
+    backends,
+    base_parser,
+    entry_point,
+    finish_run,
+    format_table,
+    network_device,
+    prepare_out,
+    quiet_unless_main,
+    start_distributed,
+)
 
 CELLS = {"rnn": "RNNLayer", "gru": "GRULayer", "lstm": "LSTMLayer"}
 PROMPT = "ROMEO:\n"
@@ -71,10 +84,11 @@ def one_hot(ids: np.ndarray, vocab_size: int, dtype: str) -> np.ndarray:
 
 
 # --- the model ------------------------------------------------------------------------------------------------
-def build(B: Any, cell: str, hidden: int, vocab_size: int, seed: int, dtype: str) -> Any:
-    """``cell`` layer of ``hidden`` units -> time-distributed dense to ``vocab_size`` logits, softmax CE."""
+def build(B: Any, cell: str, hidden: int, vocab_size: int, seed: int, dtype: str, device: str | None = None) -> Any:
+    """``cell`` layer of ``hidden`` units -> time-distributed dense to ``vocab_size`` logits, softmax CE, on
+    ``device``."""
     layers = [getattr(B, CELLS[cell])(hidden), B.RNNLinear(vocab_size)]
-    net = B.NeuralNetwork(layers, B.SoftmaxCrossEntropy(), seed=seed, dtype=dtype)
+    net = B.NeuralNetwork(layers, B.SoftmaxCrossEntropy(), seed=seed, dtype=dtype, device=device)
     net.forward(np.zeros((1, 1, vocab_size), dtype=dtype), training=False)  # draws the initial weights
     return net
 
@@ -103,7 +117,8 @@ def sample(net: Any, vocab: Sequence[str], prompt: str, length: int, seed: int, 
 
 # --- the experiment --------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = base_parser("char_lstm", __doc__.splitlines()[0], datasets=("tinyshakespeare",), epochs=10)
+    parser = base_parser("char_lstm", __doc__.splitlines()[0], datasets=("tinyshakespeare",), epochs=10,
+                         distributed=True)
     parser.add_argument("--cell", choices=sorted(CELLS), default="lstm", help="recurrent layer")
     parser.add_argument("--hidden", type=int, default=256, help="hidden size")
     parser.add_argument("--steps", type=int, default=1500,
@@ -133,7 +148,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         check_positive_float(f"--{name.replace('_', '-')}", getattr(args, name))
     if args.text is not None and not os.path.isfile(args.text):
         raise FileNotFoundError(f"--text: no such file {args.text!r}")
-    out = prepare_out(args.out, "char_lstm", args.overwrite)
+    rank = start_distributed(parser, args, "char_lstm")  # 0 unless --distributed; only rank 0 prints and writes
+    quiet_unless_main(rank)
+    out = prepare_out(args.out, "char_lstm", args.overwrite) if rank == 0 else None
     if args.threads is None:
         return run(args, out)
     import torch
@@ -149,7 +166,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def run(args: Any, out: Any) -> dict[str, Any]:
-    """The experiment proper, for parsed ``args`` and the output directory ``out``."""
+    """The experiment proper, for parsed ``args`` and the output directory ``out`` (None: a distributed run's
+    rank other than 0, which trains but writes nothing)."""
     if args.text is not None:
         with open(args.text, encoding="utf-8") as f:
             text = f.read()
@@ -179,9 +197,10 @@ def run(args: Any, out: Any) -> dict[str, Any]:
     to_input = partial(one_hot, vocab_size=V, dtype=args.dtype)  # (batch, time) ids -> (batch, time, V)
     for name in backends(args.backend):
         B = dlfs.backend(name)
-        net = build(B, args.cell, args.hidden, V, args.seed, args.dtype)
+        net = build(B, args.cell, args.hidden, V, args.seed, args.dtype, network_device(args, name))
         initial[name] = net.state_dict()
-        trainer = B.Trainer(net, B.Adam(lr=args.lr, clip_norm=args.clip_norm))
+        trainer = B.Trainer(net, B.Adam(lr=args.lr, clip_norm=args.clip_norm),
+                            distributed=getattr(args, "distributed", False))
         t0 = time.perf_counter()
         # the same batches in the same order for both: BatchOrder(len(X_train), batch, seed) inside fit
         hist = trainer.fit(X_train, Y_train, X_val, Y_val, epochs=args.epochs, batch_size=batch, seed=args.seed,
@@ -191,7 +210,14 @@ def run(args: Any, out: Any) -> dict[str, Any]:
         text_out = sample(net, vocab, args.prompt, args.sample_len, args.seed, args.temperature, args.seq_len)
         metrics[name] = {"train_loss": hist.step_loss, "val_steps": hist.eval_steps, "val_loss": hist.val_loss,
                          "final_val_loss": hist.val_loss[-1], "best_val_loss": min(hist.val_loss),
-                         "seconds": seconds, "ms_per_step": 1e3 * seconds / steps, "sample": text_out}
+                         "seconds": seconds, "ms_per_step": 1e3 * seconds / steps, "sample": text_out,
+                         "samples_per_s": len(hist.step_loss) * batch / seconds, "processes": trainer.world_size}
+    if getattr(args, "distributed", False):
+        from torch_impl.distributed import shutdown
+
+        shutdown()  # training is over on every rank; rank 0 writes below
+    if out is None:
+        return metrics
 
     if args.backend == "both":
         same_init = all(np.array_equal(initial["scratch"][k], initial["torch"][k]) for k in initial["scratch"])
@@ -208,10 +234,11 @@ def run(args: Any, out: Any) -> dict[str, Any]:
                   for k, s in enumerate(metrics[names[0]]["val_steps"])]
     print(format_table(["step", *names], curve_rows))
     headers = ["backend", "cell", "hidden", "steps", "train loss (last 100)", "val loss", "best val", "seconds",
-               "ms/step"]
+               "ms/step", "windows/s", "processes"]
     rows = [[n, args.cell, args.hidden, steps, float(np.mean(metrics[n]["train_loss"][-100:])),
              metrics[n]["final_val_loss"], metrics[n]["best_val_loss"], round(metrics[n]["seconds"], 1),
-             round(metrics[n]["ms_per_step"], 2)] for n in names]
+             round(metrics[n]["ms_per_step"], 2), round(metrics[n]["samples_per_s"]), metrics[n]["processes"]]
+            for n in names]
     print()
     print(format_table(headers, rows))
     if args.backend == "both":
@@ -241,4 +268,4 @@ def run(args: Any, out: Any) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    entry_point(main)

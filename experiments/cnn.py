@@ -2,6 +2,7 @@
 
     python -m experiments.cnn --dataset fashion-mnist --backend both --out runs/cnn-fashion
     python -m experiments.cnn --model ch7 --dataset mnist --out runs/cnn-ch7
+    torchrun --nproc-per-node 2 -m experiments.cnn --backend torch --distributed --dataset digits --epochs 1
 
 ``--model ch5`` is chapter 5's network: Conv2D(16 filters, 5x5, tanh, flatten, dropout 0.2 (the book's
 keep-probability 0.8)) -> Dense(10, linear), softmax cross-entropy, SGD momentum 0.9, batch 60, 1 epoch, seed
@@ -22,6 +23,10 @@ init, which a NumPy stream cannot reproduce bit for bit).
 
 Inputs are standardised as the book does: the training set's global pixel mean and standard deviation,
 applied to both sets. Both backends see the same weights, batches and dropout masks.
+
+``--device cuda`` trains the torch side on a GPU; ``--distributed`` (with ``--backend torch``, under torchrun) trains
+it data-parallel, each process on its slice of every batch, the same steps as one process (docs/distributed.md).
+Every run reports its training throughput (samples/s) beside the accuracy.
 """
 
 from __future__ import annotations
@@ -33,10 +38,22 @@ from typing import Any
 import numpy as np
 
 import dlfs
-from dlfs.data import DATASETS, load_dataset, standardize
+from dlfs.data import DATASETS, standardize
 from dlfs.io import save_figure
 from dlfs.metrics import accuracy
-from experiments.common import _positive_int, backends, base_parser, finish_run, format_table, prepare_out
+from experiments._vision import load_images_for, vision
+from experiments.common import (
+    _positive_int,
+    backends,
+    base_parser,
+    entry_point,
+    finish_run,
+    format_table,
+    network_device,
+    prepare_out,
+    quiet_unless_main,
+    start_distributed,
+)
 
 IMAGE_DATASETS = tuple(d for d in ("digits", "fashion-mnist", "mnist") if d in DATASETS)
 BOOK_CH5_MNIST = 90.31  # chapter 5, "Validation accuracy after 1 epochs" on MNIST
@@ -51,8 +68,9 @@ def recipe_for(recipe: str, dataset: str) -> str:
     return ("fashion" if dataset == "fashion-mnist" else "book") if recipe == "auto" else recipe
 
 
-def build_network(B: Any, model: str, num_classes: int, seed: int, dtype: str, recipe: str = "book") -> Any:
-    """The chapter's network in backend ``B`` (input (N, 1, H, W) -> logits (N, num_classes))."""
+def build_network(B: Any, model: str, num_classes: int, seed: int, dtype: str, recipe: str = "book",
+                  device: str | None = None) -> Any:
+    """The chapter's network in backend ``B`` (input (N, 1, H, W) -> logits (N, num_classes)) on ``device``."""
     if model == "ch5":
         r = RECIPES[recipe]
         layers = [B.Conv2D(16, 5, activation="tanh", weight_init=r["conv_init"], bias=r["conv_bias"], dropout=0.2,
@@ -63,13 +81,15 @@ def build_network(B: Any, model: str, num_classes: int, seed: int, dtype: str, r
                   B.Conv2D(7, 5, activation="tanh", weight_init="glorot", dropout=0.2, flatten=True),
                   B.Dense(32, "tanh", weight_init="glorot", dropout=0.2),
                   B.Dense(num_classes, "linear", weight_init="glorot")]
-    return B.NeuralNetwork(layers, B.SoftmaxCrossEntropy(), seed=seed, dtype=dtype)
+    return B.NeuralNetwork(layers, B.SoftmaxCrossEntropy(), seed=seed, dtype=dtype, device=device)
 
 
-def load(dataset: str, data_dir: str | None, train_size: int | None, test_size: int | None
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Standardised (N, 1, H, W) images and int64 labels, optionally the first ``train_size``/``test_size``."""
-    data = load_dataset(dataset, data_dir)
+def load(dataset: str, data_dir: str | None, train_size: int | None, test_size: int | None,
+         backends: Sequence[str] = ("scratch",)) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Standardised (N, 1, H, W) images and int64 labels, optionally the first ``train_size``/``test_size``.
+
+    Each of ``backends`` loads through its own path (scratch: dlfs.data; torch: torchvision), checked identical."""
+    data = load_images_for(backends, dataset, data_dir)
     X_train, y_train = data.X_train[:train_size], data.y_train[:train_size]
     X_test, y_test = data.X_test[:test_size], data.y_test[:test_size]
     X_train, X_test = standardize(X_train, X_test)
@@ -85,25 +105,28 @@ def train(name: str, args: Any, data: tuple) -> tuple[dict[str, Any], Any]:
     """Train the chosen network in one backend; its metrics and the trained network."""
     X_train, y_train, X_test, y_test, classes = data
     B = dlfs.backend(name)
-    net = build_network(B, args.model, len(classes), args.seed, args.dtype, args.recipe)
+    net = build_network(B, args.model, len(classes), args.seed, args.dtype, args.recipe, network_device(args, name))
     lr = args.lr or (RECIPES[args.recipe]["lr"] if args.model == "ch5" else CH7["lr"])
     batch_size = args.batch_size or (60 if args.model == "ch5" else CH7["batch_size"])
     optimizer = B.SGDMomentum(lr=lr, momentum=0.9)
     n_batches = -(-len(X_train) // batch_size) * args.epochs
+    trainer = B.Trainer(net, optimizer, distributed=getattr(args, "distributed", False))
     t0 = time.perf_counter()
-    hist = B.Trainer(net, optimizer).fit(X_train, y_train, X_test, y_test, epochs=args.epochs,
-                                         eval_every=args.epochs, batch_size=batch_size, seed=args.seed,
-                                         progress=not args.no_progress)  # a tick per batch
+    hist = trainer.fit(X_train, y_train, X_test, y_test, epochs=args.epochs, eval_every=args.epochs,
+                       batch_size=batch_size, seed=args.seed, progress=not args.no_progress)  # a tick per batch
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     logits = predict(net, X_test)
     return {"accuracy": 100.0 * accuracy(logits, y_test), "test_loss": hist.val_loss[-1],
             "train_loss": hist.train_loss[-1], "train_s": train_s, "predict_s": time.perf_counter() - t0,
-            "lr": lr, "batch_size": batch_size, "steps": n_batches, "history": hist.to_dict()}, net
+            "samples_per_s": len(X_train) * args.epochs / train_s, "processes": trainer.world_size,
+            "device": str(getattr(net, "device", "cpu")), "lr": lr, "batch_size": batch_size, "steps": n_batches,
+            "history": hist.to_dict()}, net
 
 
 def plot_filters(nets: dict[str, Any], out: Any, title: str) -> Any:
-    """The first layer's learned filters, one row of images per backend."""
+    """The first layer's learned filters: one grid per backend (its own ``vision.image_grid``: NumPy, or
+    torchvision's ``make_grid``), on one symmetric colour scale with a colour bar in weight units."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,15 +134,15 @@ def plot_filters(nets: dict[str, Any], out: Any, title: str) -> Any:
 
     filters = {name: net.state_dict()["layers.0.W"][0] for name, net in nets.items()}  # (O, k, k), input channel 0
     n = next(iter(filters.values())).shape[0]
-    fig, axes = plt.subplots(len(filters), n, figsize=(0.9 * n, 1.1 * len(filters) + 0.4), squeeze=False)
-    for r, (name, f) in enumerate(filters.items()):
-        lim = float(np.abs(f).max())
-        for c in range(n):
-            ax = axes[r, c]
-            ax.imshow(f[c], cmap="RdBu_r", vmin=-lim, vmax=lim)
-            ax.set_xticks([]), ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(name, fontsize=9)
+    lim = max(float(np.abs(f).max()) for f in filters.values()) or 1.0
+    fig, axes = plt.subplots(len(filters), 1, figsize=(0.75 * n + 1.6, 0.9 * len(filters) + 0.7), squeeze=False)
+    for ax, (name, f) in zip(axes[:, 0], filters.items()):
+        # NaN padding: drawn as the background, not as a weight of 0
+        grid = vision(name).image_grid(f[:, None], nrow=n, padding=1, pad_value=float("nan"))
+        image = ax.imshow(grid, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_ylabel(name, fontsize=9)
+    fig.colorbar(image, ax=axes[:, 0].tolist(), label="weight", fraction=0.04, pad=0.02)
     fig.suptitle(title, fontsize=10)
     path = save_figure(fig, out / "filters.png")
     plt.close(fig)
@@ -128,7 +151,7 @@ def plot_filters(nets: dict[str, Any], out: Any, title: str) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = base_parser("cnn", __doc__.splitlines()[0], datasets=IMAGE_DATASETS, default_dataset="digits",
-                         epochs=1, seed=20190402)
+                         epochs=1, seed=20190402, distributed=True)
     parser.add_argument("--model", choices=("ch5", "ch7"), default="ch5",
                         help="ch5: one conv layer (chapter 5); ch7: two conv layers and two dense (chapter 7)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="network dtype")
@@ -144,8 +167,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="threads for torch and for NumPy's BLAS: a batch of 60 images is small work, and on a "
                              "shared machine extra threads mostly wait for each other")
     args = parser.parse_args(argv)
+    rank = start_distributed(parser, args, "cnn")  # 0 unless --distributed; only rank 0 prints and writes
+    quiet_unless_main(rank)
     args.recipe = recipe_for(args.recipe, args.dataset)
-    out = prepare_out(args.out, "cnn", args.overwrite)
+    out = prepare_out(args.out, "cnn", args.overwrite) if rank == 0 else None
     names = backends(args.backend)
 
     import torch
@@ -153,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    data = load(args.dataset, args.data_dir, args.train_size, args.test_size)
+    data = load(args.dataset, args.data_dir, args.train_size, args.test_size, names)
     metrics: dict[str, Any] = {
         "model": args.model, "recipe": args.recipe if args.model == "ch5" else None, "dataset": args.dataset,
         "n_train": len(data[0]), "n_test": len(data[2]),
@@ -168,12 +193,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         metrics["max_param_diff"] = max(float(np.abs(s[k].astype(np.float64) - t[k]).max()) for k in s)
         metrics["diff_pp"] = abs(metrics["scratch"]["accuracy"] - metrics["torch"]["accuracy"])
     metrics["wall_s"] = time.perf_counter() - start
+    if args.distributed:
+        from torch_impl.distributed import shutdown
 
-    headers = ["backend", "test acc %", "test loss", "train loss", "train s", "predict s"]
+        shutdown()  # training is over on every rank; rank 0 writes below
+    if rank != 0:
+        return metrics
+
+    headers = ["backend", "test acc %", "test loss", "train loss", "train s", "samples/s", "processes", "predict s"]
     rows = [[n, f"{metrics[n]['accuracy']:.2f}", metrics[n]["test_loss"], metrics[n]["train_loss"],
-             f"{metrics[n]['train_s']:.1f}", f"{metrics[n]['predict_s']:.1f}"] for n in names]
+             f"{metrics[n]['train_s']:.1f}", f"{metrics[n]['samples_per_s']:.0f}", metrics[n]["processes"],
+             f"{metrics[n]['predict_s']:.1f}"] for n in names]
     if args.model == "ch5":
-        rows.append(["book (MNIST)", f"{BOOK_CH5_MNIST:.2f}", None, None, None, None])
+        rows.append(["book (MNIST)", f"{BOOK_CH5_MNIST:.2f}", None, None, None, None, None, None])
     recipe = f", recipe {args.recipe}" if args.model == "ch5" else ""
     print(f"\n{args.model} network on {args.dataset} ({metrics['n_train']} train, {metrics['n_test']} test, "
           f"{args.epochs} epoch(s), {args.dtype}{recipe})")
@@ -188,4 +220,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    entry_point(main)

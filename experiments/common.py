@@ -3,6 +3,10 @@
 Every run writes, under ``--out`` (default ``runs/<time>-<name>``): ``metrics.json`` (results per backend),
 ``config.json`` (every argument, seed, library versions, backends), its PNG plots, and a self-contained
 ``report.html`` (see ``experiments/report.py``).
+
+``--device`` puts the torch backend's networks on a device (``cpu``, ``cuda``); ``--distributed`` (the CNN and the
+character LSTM) trains the torch backend on ``torch.distributed``, one process per rank under ``torchrun``, and only
+rank 0 prints and writes (``docs/distributed.md``).
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +34,23 @@ HELP = {
     "--out": "output directory (default runs/<time>-<name>)",
     "--overwrite": "allow writing into a non-empty --out directory",
     "--no-progress": "hide the progress bars",
+    "--device": "where the torch backend trains: cpu, cuda or cuda:N (default: $DLFS_TORCH_DEVICE, else cpu); the "
+                "scratch backend is NumPy and runs on the CPU",
+    "--distributed": "data-parallel training of the torch backend on torch.distributed, one process per rank "
+                     "(gloo on the CPU, nccl on CUDA), launched by torchrun: {command} (docs/distributed.md); only "
+                     "rank 0 prints and writes",
 }
 
 
 def base_parser(name: str, description: str, datasets: Sequence[str] | None = None,
                 default_dataset: str | None = None, epochs: int | None = 50, seed: int = 20190119,
-                helps: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+                helps: Mapping[str, str] | None = None, device: bool = True,
+                distributed: bool = False) -> argparse.ArgumentParser:
     """An ``argparse`` parser with the arguments every experiment takes.
 
     ``helps`` replaces the help text of any of these flags (keys as in ``HELP``, e.g. ``"--epochs"``), for an
-    experiment whose flags mean something more specific; ``epochs=None`` leaves ``--epochs`` out.
+    experiment whose flags mean something more specific; ``epochs=None`` leaves ``--epochs`` out; ``device=False``
+    leaves ``--device`` out (an experiment that builds no network); ``distributed=True`` adds ``--distributed``.
     """
     unknown = sorted(set(helps or ()) - set(HELP))
     if unknown:
@@ -57,7 +69,79 @@ def base_parser(name: str, description: str, datasets: Sequence[str] | None = No
     p.add_argument("--out", default=None, help=text["--out"])
     p.add_argument("--overwrite", action="store_true", help=text["--overwrite"])
     p.add_argument("--no-progress", action="store_true", help=text["--no-progress"])
+    if device:
+        p.add_argument("--device", type=_device, default=None, help=text["--device"])
+    if distributed:
+        p.add_argument("--distributed", action="store_true",
+                       help=text["--distributed"].format(command=torchrun_line(name).replace("%", "%%")))
     return p
+
+
+def _device(s: str) -> str:
+    """``--device``: a device this machine has (a missing GPU is a usage error, not a traceback later)."""
+    from torch_impl.devices import resolve_device
+
+    try:
+        resolve_device(s, "--device")
+    except (ValueError, RuntimeError, TypeError) as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--device: ")) from None
+    return s
+
+
+def torchrun_line(name: str, nproc: int = 2) -> str:
+    """How to launch experiment ``name`` on ``nproc`` processes."""
+    return f"torchrun --nproc-per-node {nproc} -m experiments.{name} --backend torch --distributed"
+
+
+def start_distributed(parser: argparse.ArgumentParser, args: argparse.Namespace, name: str) -> int:
+    """Check ``--distributed`` (the torch backend only, under torchrun) before any work; this process's rank
+    (0 without ``--distributed``)."""
+    if not getattr(args, "distributed", False):
+        return 0
+    if args.backend != "torch":
+        parser.error(f"--distributed trains the torch backend only (got --backend {args.backend}): the scratch "
+                     f"backend is one process on purpose, it is the reference; pass --backend torch")
+    from torch_impl.distributed import DistributedSetupError, check_torchrun_env, env_rank
+
+    try:
+        check_torchrun_env(torchrun_line(name))
+    except DistributedSetupError as e:
+        parser.error(f"--distributed: {e}")
+    return env_rank()
+
+
+def network_device(args: argparse.Namespace, backend_name: str) -> str | None:
+    """The ``device`` of a network of ``backend_name``: ``--device`` (else the default) for the torch backend, where
+    a bare ``cuda`` under torchrun is this rank's GPU and a CUDA run switches TF32 off, for parity; None for
+    scratch."""
+    if backend_name != "torch":
+        return None
+    from torch_impl.devices import cuda_parity_mode, default_device
+
+    device = getattr(args, "device", None) or default_device()
+    if device.startswith("cuda"):
+        cuda_parity_mode()
+    return device
+
+
+def quiet_unless_main(rank: int) -> None:
+    """Rank 0 prints; the other ranks of a distributed run (processes of their own) keep quiet: they compute the
+    same numbers."""
+    if rank != 0:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the rest of this worker process)
+
+
+def entry_point(main: Callable[[], Any]) -> None:
+    """Run an experiment's ``main`` as a script; under torchrun through ``torch``'s ``record``, so the exception
+    of a failing rank appears in torchrun's summary."""
+    from torch_impl.distributed import launched_by_torchrun
+
+    if not launched_by_torchrun():
+        main()
+        return
+    from torch.distributed.elastic.multiprocessing.errors import record
+
+    record(main)()
 
 
 def _nonnegative_int(s: str) -> int:

@@ -15,13 +15,13 @@ import dlfs
 from dlfs.data import flatten, load_dataset, standardize
 from dlfs.io import save_figure
 from dlfs.metrics import accuracy
-from experiments.common import base_parser, finish_run, format_table, prepare_out
+from experiments.common import base_parser, finish_run, format_table, network_device, prepare_out
 
 
-def build(B: Any, seed: int) -> Any:
-    """64 -> 32 tanh -> 10, softmax cross-entropy, float64 so the backends agree to ~1e-12."""
+def build(B: Any, seed: int, device: str | None = None) -> Any:
+    """64 -> 32 tanh -> 10, softmax cross-entropy, float64 so the backends agree to ~1e-12; on ``device``."""
     return B.NeuralNetwork([B.Dense(32, B.Tanh(), weight_init="glorot"), B.Dense(10, B.Linear(), weight_init="glorot")],
-                           B.SoftmaxCrossEntropy(), seed=seed, dtype="float64")
+                           B.SoftmaxCrossEntropy(), seed=seed, dtype="float64", device=device)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     histories, accs, secs = {}, {}, {}
     for name in names:
         B = dlfs.backend(name)
-        net = build(B, args.seed)
+        net = build(B, args.seed, network_device(args, name))
         t0 = time.perf_counter()
         histories[name] = B.Trainer(net, B.SGDMomentum(lr=0.1, momentum=0.9)).fit(
             X_train, data.y_train, X_test, data.y_test, epochs=args.epochs, eval_every=1, batch_size=60,

@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
              "--epochs": "ignored: chapter 1 trains nothing (accepted like every experiment)",
              "--seed": "seed for --dataset random"}  # base_parser's own texts speak of training
     p = base_parser(NAME, __doc__.split("\n\n")[0], datasets=("book", "random"), default_dataset="book",
-                    epochs=1, seed=190204, helps=helps)
+                    epochs=1, seed=190204, helps=helps, device=False)
     args = p.parse_args(argv)
     out = prepare_out(args.out, NAME, args.overwrite)
     mats = book_matrices(args.dataset, args.seed)

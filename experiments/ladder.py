@@ -21,10 +21,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import dlfs
-from dlfs.data import DATASETS, flatten, load_dataset, one_hot, standardize
+from dlfs.data import DATASETS, flatten, one_hot, standardize
 from dlfs.io import save_figure
 from dlfs.metrics import accuracy
-from experiments.common import _positive_int, backends, base_parser, finish_run, format_table, prepare_out
+from experiments._vision import load_images_for
+from experiments.common import (
+    _positive_int,
+    backends,
+    base_parser,
+    finish_run,
+    format_table,
+    network_device,
+    prepare_out,
+)
 
 
 @dataclass(frozen=True)
@@ -62,13 +71,14 @@ RUNGS: tuple[Rung, ...] = (
 )
 
 
-def build_network(B: Any, rung: Rung, num_classes: int, seed: int, dtype: str) -> Any:
-    """The rung's network in backend ``B``: hidden Dense layers (with dropout), then the output layer."""
+def build_network(B: Any, rung: Rung, num_classes: int, seed: int, dtype: str, device: str | None = None) -> Any:
+    """The rung's network in backend ``B`` on ``device``: hidden Dense layers (with dropout), then the output
+    layer."""
     layers = [B.Dense(n, rung.hidden_activation, weight_init=rung.weight_init, dropout=rung.dropout)
               for n in rung.hidden]
     layers.append(B.Dense(num_classes, rung.output_activation, weight_init=rung.weight_init))
     loss = B.MeanSquaredError() if rung.loss == "mse" else B.SoftmaxCrossEntropy()
-    return B.NeuralNetwork(layers, loss, seed=seed, dtype=dtype)
+    return B.NeuralNetwork(layers, loss, seed=seed, dtype=dtype, device=device)
 
 
 def build_optimizer(B: Any, rung: Rung) -> Any:
@@ -76,13 +86,14 @@ def build_optimizer(B: Any, rung: Rung) -> Any:
     return B.SGDMomentum(**kwargs) if "momentum" in kwargs else B.SGD(**kwargs)
 
 
-def load(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                                       np.ndarray, int]:
+def load(dataset: str, data_dir: str | None, backends: Sequence[str] = ("scratch",)
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Flattened, standardised images (the book's global mean/std of the training set), one-hot targets.
 
+    Each of ``backends`` loads through its own path (scratch: dlfs.data; torch: torchvision), checked identical.
     Returns X_train (n, d), Y_train (n, C), X_test, Y_test, y_test (labels), y_train (labels), C.
     """
-    data = load_dataset(dataset, data_dir)
+    data = load_images_for(backends, dataset, data_dir)
     X_train, X_test = standardize(flatten(data.X_train), flatten(data.X_test))
     C = data.num_classes
     return (X_train, one_hot(data.y_train, C), X_test, one_hot(data.y_test, C), data.y_test, data.y_train, C)
@@ -91,7 +102,7 @@ def load(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np
 def run_rung(B: Any, rung: Rung, data: tuple, args: Any) -> tuple[dict[str, Any], Any]:
     """Train one rung in one backend; its metrics and the trained network."""
     X_train, Y_train, X_test, Y_test, y_test, _, C = data
-    net = build_network(B, rung, C, args.seed, args.dtype)
+    net = build_network(B, rung, C, args.seed, args.dtype, network_device(args, B.Trainer.backend))
     trainer = B.Trainer(net, build_optimizer(B, rung))
     t0 = time.perf_counter()
     hist = trainer.fit(X_train, Y_train, X_test, Y_test, epochs=args.epochs, eval_every=min(10, args.epochs),
@@ -164,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    data = load(args.dataset, args.data_dir)
+    data = load(args.dataset, args.data_dir, names)
     rungs = [r for r in RUNGS if args.rungs is None or r.key in args.rungs]
     metrics: dict[str, Any] = {
         "dataset": args.dataset, "n_train": len(data[0]), "n_test": len(data[2]), "epochs": args.epochs,

@@ -16,7 +16,7 @@ import dlfs
 from dlfs.data import book_regression_split, load_boston, load_diabetes
 from dlfs.io import save_figure
 from dlfs.metrics import mae, rmse
-from experiments.common import backends, base_parser, finish_run, format_table, prepare_out
+from experiments.common import backends, base_parser, finish_run, format_table, network_device, prepare_out
 
 # The book's printed test MAE / RMSE on Boston (chapters 2-3), and sklearn's closed form on the same split.
 BOOK = {"linear": (3.52, 5.01), "one_hidden": (2.60, 4.03), "two_hidden": (2.45, 3.83),
@@ -24,14 +24,14 @@ BOOK = {"linear": (3.52, 5.01), "one_hidden": (2.60, 4.03), "two_hidden": (2.45,
 SEED = 20190501  # the book's chapter 3 seed
 
 
-def build(B: Any, model: str, n_features: int, seed: int) -> Any:
-    """The three chapter 2-3 models: linear, 13 sigmoid -> 1, 13 sigmoid -> 13 sigmoid -> 1."""
+def build(B: Any, model: str, n_features: int, seed: int, device: str | None = None) -> Any:
+    """The three chapter 2-3 models: linear, 13 sigmoid -> 1, 13 sigmoid -> 13 sigmoid -> 1, on ``device``."""
     layers = {
         "linear": [B.Dense(1, B.Linear())],
         "one_hidden": [B.Dense(n_features, B.Sigmoid()), B.Dense(1, B.Linear())],
         "two_hidden": [B.Dense(n_features, B.Sigmoid()), B.Dense(n_features, B.Sigmoid()), B.Dense(1, B.Linear())],
     }[model]
-    return B.NeuralNetwork(layers, B.MeanSquaredError(), seed=seed, dtype="float64")
+    return B.NeuralNetwork(layers, B.MeanSquaredError(), seed=seed, dtype="float64", device=device)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         preds[model] = {}
         for name in backends(args.backend):
             B = dlfs.backend(name)
-            net = build(B, model, X.shape[1], args.seed)
+            net = build(B, model, X.shape[1], args.seed, network_device(args, name))
             t0 = time.perf_counter()
             hist = B.Trainer(net, B.SGD(lr=args.lr)).fit(
                 X_train, y_train, X_test, y_test, epochs=args.epochs, eval_every=10, batch_size=args.batch_size,

@@ -17,6 +17,13 @@ matplotlib.use("Agg")
 torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# `make test-gpu` runs the torch side on CUDA (DLFS_TORCH_DEVICE=cuda, the default device of every torch network and
+# layer): with TF32 off and deterministic algorithms on, so the parity tolerances hold there as on the CPU.
+if os.environ.get("DLFS_TORCH_DEVICE", "").strip().startswith("cuda"):
+    from torch_impl.devices import cuda_parity_mode
+
+    cuda_parity_mode()
+
 # The run report's headless-browser test needs Chromium (`make browser-test`; .ci/run installs it). Where there is
 # none the file is not collected at all (nothing in parity_tests may skip).
 collect_ignore = [] if find_chromium() else ["test_report_browser.py", "test_site_browser.py"]

@@ -45,7 +45,8 @@ class Autoencoder(NeuralNetwork):
     ("glorot" by default: the book keeps PyTorch's own initialisation, which a NumPy stream cannot
     reproduce; both scale the weights by the fans). The parameters are drawn at construction, from
     ``seed``, in layer order, the same in both backends. Train it like any network with the image as
-    its own target: ``Trainer(ae, opt).fit(X, X)``.
+    its own target: ``Trainer(ae, opt).fit(X, X)``. ``device``: ``"cpu"`` or None (NumPy; the torch
+    backend also takes ``"cuda"``).
 
     Shapes: forward x (N, C, H, W) -> reconstruction (N, C, H, W);
     ``encode`` x -> z (N, encoding_dim); ``decode`` z -> (N, C, H, W). State-dict keys
@@ -60,6 +61,7 @@ class Autoencoder(NeuralNetwork):
         seed: int = 1,
         dtype: str = "float32",
         weight_init: str = "glorot",
+        device: str | None = None,
     ) -> None:
         self.image_size = pair("image_size", image_size)
         self.channels = check_positive_int("channels", channels)
@@ -74,7 +76,7 @@ class Autoencoder(NeuralNetwork):
                                Conv2D(c1, k, activation=Tanh(), weight_init=init),
                                Conv2D(self.channels, k, activation=Tanh(), weight_init=init)]
         super().__init__(self.encoder_layers + self.decoder_layers, MeanSquaredError(),
-                         seed=seed, dtype=dtype)
+                         seed=seed, dtype=dtype, device=device)
         # build now: the image size fixes every shape, and decode() may be called before any forward
         self.forward(np.zeros((1, self.channels, H, W)), training=False)
 

@@ -19,22 +19,34 @@ from scratch.base import Layer, Operation, ParamOperation
 from scratch.losses import Loss
 
 
+def check_cpu_device(owner: str, device: object) -> str:
+    """The scratch backend's device: ``"cpu"`` (None means it too); anything else is refused."""
+    if device is None or device == "cpu":
+        return "cpu"
+    raise ValueError(f"{owner}: device={device!r}: the scratch backend is NumPy and runs on the "
+                     f"CPU only (device='cpu' or None); device='cuda' is the torch backend's "
+                     f"(dlfs.backend('torch'))")
+
+
 class NeuralNetwork:
     """``layers`` applied in order, trained against ``loss``.
 
     ``seed`` seeds the one NumPy stream from which every layer draws its initial weights in order
     (the torch backend draws the same numbers). ``dtype`` (``"float32"`` or ``"float64"``) is what
-    inputs are cast to. State-dict keys are ``layers.<i>.<name>``.
+    inputs are cast to. ``device`` is the torch backend's (``"cuda"``); NumPy runs on the CPU, so
+    here it is ``"cpu"`` or None and anything else an error. State-dict keys are
+    ``layers.<i>.<name>``.
     """
 
     def __init__(self, layers: Sequence[Layer], loss: Loss, seed: int = 1,
-                 dtype: str = "float32") -> None:
+                 dtype: str = "float32", device: str | None = None) -> None:
         # an activation (an Operation) may be a layer of its own
         self.layers = check_layers(layers, Layer | Operation,
                                    "a scratch layer such as Dense(4) or Tanh()")
         self.loss = check_instance("loss", loss, Loss, "a scratch loss such as MeanSquaredError()")
         self.seed = check_seed("seed", seed)
         self.dtype = check_dtype_name("dtype", dtype)
+        self.device = check_cpu_device(type(self).__name__, device)
         rng = np.random.default_rng(seed)
         for layer in self.layers:
             layer.rng = rng

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from dlfs.errors import check_flag
 from dlfs.fit import FitLoop, Transform
 from dlfs.training import BatchOrder
 from scratch.dropout import Dropout
@@ -49,6 +50,16 @@ class Trainer(FitLoop):
     backend = "scratch"
     network_class = NeuralNetwork
     optimizer_class = Optimizer
+
+    def __init__(self, net: NeuralNetwork, optim: Optimizer, distributed: bool = False) -> None:
+        """``distributed`` exists for the torch backend's signature: the scratch backend is one
+        process on purpose (it is the reference), so True is refused."""
+        if check_flag("distributed", distributed):
+            raise ValueError("Trainer(distributed=True): the scratch backend trains in one process "
+                             "on purpose: it is the reference the torch backend is held to. "
+                             "Data-parallel training is the torch backend's "
+                             "(dlfs.backend('torch'), launched by torchrun; docs/distributed.md)")
+        super().__init__(net, optim, distributed)
 
     def _batches(self, X: np.ndarray, y: np.ndarray, order: BatchOrder,
                  transform: Transform | None) -> Batches:

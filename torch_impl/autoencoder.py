@@ -41,7 +41,7 @@ class Autoencoder(NeuralNetwork):
     ("glorot" by default; the book keeps PyTorch's own initialisation, which a NumPy stream cannot
     reproduce). The parameters are drawn at construction, from ``seed``, in layer order: the numbers
     of the scratch backend. Train it like any network with the image as its own target:
-    ``Trainer(ae, opt).fit(X, X)``.
+    ``Trainer(ae, opt).fit(X, X)``. ``device``: where it runs, as ``NeuralNetwork``'s.
 
     Shapes: forward x (N, C, H, W) -> reconstruction (N, C, H, W);
     ``encode`` x -> z (N, encoding_dim); ``decode`` z -> (N, C, H, W). State-dict keys as the
@@ -56,6 +56,7 @@ class Autoencoder(NeuralNetwork):
         seed: int = 1,
         dtype: str = "float32",
         weight_init: str = "glorot",
+        device: str | None = None,
     ) -> None:
         self.image_size = pair("image_size", image_size)
         self.channels = check_positive_int("channels", channels)
@@ -70,7 +71,7 @@ class Autoencoder(NeuralNetwork):
                                Conv2D(c1, k, activation=Tanh(), weight_init=init),
                                Conv2D(self.channels, k, activation=Tanh(), weight_init=init)]
         super().__init__(self.encoder_layers + self.decoder_layers, MeanSquaredError(),
-                         seed=seed, dtype=dtype)
+                         seed=seed, dtype=dtype, device=device)
         # build now: the image size fixes every shape, and decode() may be called before any forward
         self.build(self.tensor("x", np.zeros((1, self.channels, H, W))))
         self.encoder = nn.Sequential(*[layer.module for layer in self.encoder_layers])
@@ -107,7 +108,8 @@ class Autoencoder(NeuralNetwork):
         if z.shape[1] != self.encoding_dim or z.shape[0] == 0:
             raise ValueError(f"{self!r}: z expected encodings of shape (N, {self.encoding_dim}) "
                              f"with N >= 1, got shape {z.shape}")
-        return self._apply_half(self.decoder, to_tensor(z, self.torch_dtype), batch_size)
+        return self._apply_half(self.decoder, to_tensor(z, self.torch_dtype, self.device),
+                                batch_size)
 
     def __repr__(self) -> str:
         return f"Autoencoder(image_size={self.image_size}, encoding_dim={self.encoding_dim})"

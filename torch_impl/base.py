@@ -3,7 +3,9 @@
 Every torch-side layer holds a real ``nn.Module`` in ``.module``. ``forward(x, training)`` takes
 and returns NumPy arrays (the shared interface); ``backward(output_grad)`` runs ``torch.autograd``
 with that upstream gradient. Training (``torch_impl/trainer.py``) uses the modules directly,
-tensor to tensor.
+tensor to tensor. A layer runs on its ``device`` (a network sets its own on every layer; on its
+own, a layer takes the default, ``torch_impl/devices.py``): its parameters are created there and
+its inputs moved there.
 """
 
 from __future__ import annotations
@@ -17,16 +19,17 @@ from torch import nn
 
 from dlfs.errors import check_forward_called, check_layer_input
 from dlfs.exchange import check_state
+from torch_impl.devices import resolve_device
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def to_tensor(x: Any, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """A NumPy array (or tensor) as a tensor, sharing memory when it can."""
-    if isinstance(x, torch.Tensor):
-        return x if dtype is None else x.to(dtype)
-    t = torch.from_numpy(np.ascontiguousarray(x))
-    return t if dtype is None else t.to(dtype)
+def to_tensor(x: Any, dtype: torch.dtype | None = None,
+              device: torch.device | None = None) -> torch.Tensor:
+    """A NumPy array (or tensor) as a tensor of ``dtype`` on ``device`` (None: as it is),
+    sharing memory when it can."""
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+    return t if dtype is None and device is None else t.to(device=device, dtype=dtype)
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -38,12 +41,25 @@ class TorchLayer:
     canonical layout in ``_canonical`` / ``_load_canonical``."""
 
     param_names: tuple[str, ...] = ()
+    _device: torch.device | None = None
 
     def __init__(self, neurons: int = 0) -> None:
         self.neurons = neurons
         self.first = True
         self.module: nn.Module = nn.Identity()
         self.rng: np.random.Generator = np.random.default_rng(0)  # replaced by the network's stream
+
+    @property
+    def device(self) -> torch.device:
+        """Where the layer runs: its network's device, else the default (``$DLFS_TORCH_DEVICE``,
+        else the CPU)."""
+        if self._device is None:
+            self._device = resolve_device(None, repr(self))
+        return self._device
+
+    @device.setter
+    def device(self, device: torch.device) -> None:
+        self._device = device
 
     # --- building ---------------------------------------------------------------------------------
     def _setup_layer(self, x: torch.Tensor) -> None:
@@ -55,14 +71,15 @@ class TorchLayer:
     def build(self, x: torch.Tensor) -> None:
         if self.first:
             self._check_input(x)
-            self._setup_layer(x)
+            with torch.device(self.device):  # parameters (and what set-up makes) on the device
+                self._setup_layer(x)
             self.first = False
         self._check_input(x)
 
     # --- the shared NumPy protocol ----------------------------------------------------------------
     def forward(self, input_: Any, training: bool = True) -> np.ndarray:
         """``self.module(x)``: the layer's ``nn.Module`` (built on the first input), on arrays."""
-        x = to_tensor(check_layer_input(self, input_))
+        x = to_tensor(check_layer_input(self, input_), device=self.device)
         self.build(x)
         self._x = x.detach().clone().requires_grad_(True)
         self.module.train(training)
@@ -73,7 +90,7 @@ class TorchLayer:
         """Autograd: ``out.backward(output_grad)`` through the module; returns dL/dx, and the
         parameter gradients land in ``grad_dict()``."""
         check_forward_called(self, hasattr(self, "_out"))
-        g = to_tensor(output_grad, self._out.dtype)
+        g = to_tensor(output_grad, self._out.dtype, self._out.device)
         if g.shape != self._out.shape:
             raise ValueError(f"{self!r}.backward: expected a gradient of shape "
                              f"{tuple(self._out.shape)} (the output's), got {tuple(g.shape)}")

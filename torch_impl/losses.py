@@ -72,7 +72,8 @@ class Loss:
         return self._loss_of(prediction, target)
 
     def _target(self, prediction: torch.Tensor, target: np.ndarray) -> torch.Tensor:
-        return to_tensor(target)
+        """``target`` as the criterion takes it, on the prediction's device."""
+        return to_tensor(target, device=prediction.device)
 
     def _loss_of(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -102,7 +103,7 @@ class MeanSquaredError(Loss):
     def _target(self, prediction: torch.Tensor, target: np.ndarray) -> torch.Tensor:
         target = mse_targets(tuple(prediction.shape), target, self.reduction)
         # reshaped: a 0-D target stays 0-D
-        return to_tensor(target, prediction.dtype).reshape(prediction.shape)
+        return to_tensor(target, prediction.dtype, prediction.device).reshape(prediction.shape)
 
     def _loss_of(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.reduction == "batchmean":
@@ -136,7 +137,8 @@ class SoftmaxCrossEntropy(Loss):
         self.reduction = check_reduction(name, reduction, CE_REDUCTIONS)
         self.class_axis = check_class_axis(name, class_axis)
         self.probabilities = check_flag(f"{name} probabilities", probabilities)
-        self._weights: dict[torch.dtype, torch.Tensor] = {}  # the class weights in each dtype
+        # the class weights in each dtype and on each device
+        self._weights: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
 
     def _options(self) -> dict[str, object]:
         given = {"weight": None if self.weight is None else self.weight.tolist(),
@@ -151,18 +153,19 @@ class SoftmaxCrossEntropy(Loss):
         t = class_targets("SoftmaxCrossEntropy", target, tuple(prediction.shape), self.class_axis,
                           self.ignore_index, self.probabilities, self.weight)
         if t.labels is not None and (t.probabilities is None or self.weight is None):
-            return torch.from_numpy(t.labels)
-        return to_tensor(t.probabilities, prediction.dtype)
+            return to_tensor(t.labels, device=prediction.device)
+        return to_tensor(t.probabilities, prediction.dtype, prediction.device)
 
-    def _class_weight(self, dtype: torch.dtype) -> torch.Tensor | None:
+    def _class_weight(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
         if self.weight is None:
             return None
-        if dtype not in self._weights:
-            self._weights[dtype] = torch.from_numpy(self.weight).to(dtype)
-        return self._weights[dtype]
+        if (dtype, device) not in self._weights:
+            self._weights[dtype, device] = to_tensor(self.weight, dtype, device)
+        return self._weights[dtype, device]
 
     def _loss_of(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        options = dict(weight=self._class_weight(prediction.dtype), ignore_index=self.ignore_index,
+        options = dict(weight=self._class_weight(prediction.dtype, prediction.device),
+                       ignore_index=self.ignore_index,
                        label_smoothing=self.label_smoothing, reduction=self.reduction)
         if self.class_axis == 1 or prediction.ndim == 2:  # (N, C) or PyTorch's (N, C, d1, ...)
             return F.cross_entropy(prediction, target, **options)

@@ -19,6 +19,7 @@ from dlfs.errors import (
 )
 from dlfs.exchange import check_state
 from torch_impl.base import TORCH_DTYPES, TorchLayer, to_numpy, to_tensor
+from torch_impl.devices import resolve_device
 from torch_impl.losses import Loss
 
 
@@ -27,11 +28,14 @@ class NeuralNetwork:
 
     ``seed`` seeds the one NumPy stream from which every layer draws its initial weights in order
     (the same numbers as the scratch backend). ``dtype`` (``"float32"`` or ``"float64"``) is what
-    inputs are cast to. State-dict keys are ``layers.<i>.<name>``.
+    inputs are cast to. ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``; None:
+    ``$DLFS_TORCH_DEVICE``, else ``"cpu"``) is where the parameters live and the batches go,
+    ``self.device`` the resolved ``torch.device``; state dicts and outputs come back as NumPy arrays
+    wherever it is (``torch_impl/devices.py``). State-dict keys are ``layers.<i>.<name>``.
     """
 
     def __init__(self, layers: Sequence[TorchLayer], loss: Loss, seed: int = 1,
-                 dtype: str = "float32") -> None:
+                 dtype: str = "float32", device: str | None = None) -> None:
         self.layers = check_layers(layers, TorchLayer,
                                    "a torch_impl layer such as Dense(4) or Tanh()")
         self.loss = check_instance("loss", loss, Loss,
@@ -39,15 +43,16 @@ class NeuralNetwork:
         self.seed = check_seed("seed", seed)
         self.dtype = check_dtype_name("dtype", dtype)
         self.torch_dtype = TORCH_DTYPES[self.dtype]
+        self.device = resolve_device(device, type(self).__name__)
         self.module = nn.Sequential()
         self._built = False
         rng = np.random.default_rng(seed)
         for layer in self.layers:
-            layer.rng = rng
+            layer.rng, layer.device = rng, self.device
 
     def tensor(self, name: str, x: Any) -> torch.Tensor:
-        """Validate ``x`` and return it as a tensor of the network's dtype."""
-        return to_tensor(check_array(name, x), self.torch_dtype)
+        """Validate ``x`` and return it as a tensor of the network's dtype on its device."""
+        return to_tensor(check_array(name, x), self.torch_dtype, self.device)
 
     def build(self, x: torch.Tensor) -> None:
         """Create every layer's parameters from a sample batch (no-op once built)."""
@@ -82,7 +87,7 @@ class NeuralNetwork:
     def backward(self, loss_grad: Any) -> np.ndarray:
         """dL/dprediction -> dL/dx_batch (autograd); parameter gradients land in ``grad_dict()``."""
         check_forward_called("NeuralNetwork", hasattr(self, "_out"))
-        g = to_tensor(np.asarray(loss_grad), self.torch_dtype)
+        g = to_tensor(np.asarray(loss_grad), self.torch_dtype, self.device)
         if g.shape != self._out.shape:
             raise ValueError(f"NeuralNetwork.backward: expected a gradient of shape "
                              f"{tuple(self._out.shape)}, got {tuple(g.shape)}")

@@ -167,7 +167,8 @@ class RecurrentNode(StackedLayout, TorchLayer):
     def _build_node(self, x: torch.Tensor) -> None:
         V = x.shape[1]
         state = self._draw_state(V, str(x.dtype).replace("torch.", ""))
-        self.module = self._make_cell(V, x.dtype)
+        with torch.device(self.device):
+            self.module = self._make_cell(V, x.dtype)
         self.input_size, self.first = V, False
         self._freeze_hh_bias()
         with torch.no_grad():
@@ -175,7 +176,7 @@ class RecurrentNode(StackedLayout, TorchLayer):
 
     def _input(self, x: np.ndarray) -> torch.Tensor:
         """Check one step's input (batch, V), build the cell on the first, return a leaf tensor."""
-        x = to_tensor(check_layer_input(self, x))
+        x = to_tensor(check_layer_input(self, x), device=self.device)
         check_step_input(repr(self), x, self.input_size)
         if self.first:
             self._build_node(x)
@@ -194,7 +195,7 @@ class RecurrentNode(StackedLayout, TorchLayer):
             if tuple(np.shape(g)) != tuple(out.shape):
                 raise ValueError(f"{self!r}.backward: expected {name} of shape {tuple(out.shape)} "
                                  f"(the output's), got {tuple(np.shape(g))}")
-            gs.append(to_tensor(np.asarray(g), out.dtype))
+            gs.append(to_tensor(np.asarray(g), out.dtype, out.device))
         self.module.zero_grad(set_to_none=True)
         torch.autograd.backward(outputs, gs)
         return tuple(to_numpy(t.grad) for t in inputs)
@@ -202,11 +203,11 @@ class RecurrentNode(StackedLayout, TorchLayer):
     def _state_tensor(self, name: str, s: np.ndarray | None, x: torch.Tensor) -> torch.Tensor:
         """A leaf tensor for the incoming state ``h`` or ``c`` (zeros if None), for its gradient."""
         if s is None:
-            t = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype)
+            t = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
         else:
             s = check_layer_input(f"{self!r} {name}", s)
             check_state_shape(repr(self), name, s, x.shape[0], self.hidden_size)
-            t = to_tensor(np.asarray(s), x.dtype)
+            t = to_tensor(np.asarray(s), x.dtype, x.device)
         return t.detach().clone().requires_grad_(True)
 
 

@@ -2,10 +2,15 @@
 divergence guard) around an idiomatic PyTorch step: ``zero_grad``, criterion, ``backward``,
 ``step``, over a ``DataLoader`` whose sampler is dlfs's seeded ``BatchOrder``, so both backends see
 the same batches in the same order. Checkpoints carry the optimiser's state through
-``torch.optim``'s and the scheduler's ``state_dict``, and torch's global RNG state."""
+``torch.optim``'s and the scheduler's ``state_dict``, and torch's global RNG state.
+
+``distributed=True``: one process per rank under ``torchrun``, the module in
+``DistributedDataParallel``, each rank on its slice of every global batch
+(``torch_impl/distributed.py``); the batches go to the network's ``device``."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from dlfs.fit import FitLoop, Transform
 from dlfs.training import BatchOrder
+from torch_impl.distributed import DataParallel, ShardMask, fingerprint
 from torch_impl.dropout import MaskedDropout
 from torch_impl.network import NeuralNetwork
 from torch_impl.optimizers import Optimizer
@@ -24,8 +30,10 @@ def mask_streams(net: NeuralNetwork) -> list[np.random.Generator]:
     """The network's dropout mask streams, in layer order (a checkpoint saves their states). Each
     ``MaskedDropout``'s mask source is its ``Dropout`` layer's bound ``_mask``; that layer holds the
     generator."""
-    owners = [getattr(m.mask_source, "__self__", None) for m in net.module.modules()
-              if isinstance(m, MaskedDropout)]
+    sources = [m.mask_source for m in net.module.modules() if isinstance(m, MaskedDropout)]
+    # under data parallelism a ShardMask wraps the layer's own source
+    owners = [getattr(s.source if isinstance(s, ShardMask) else s, "__self__", None)
+              for s in sources]
     return [o.mask_rng for o in owners if getattr(o, "mask_rng", None) is not None]
 
 
@@ -59,12 +67,26 @@ class Trainer(FitLoop):
     network_class = NeuralNetwork
     optimizer_class = Optimizer
 
+    def __init__(self, net: NeuralNetwork, optim: Optimizer, distributed: bool = False) -> None:
+        """``distributed=True`` joins the process group torchrun's environment describes (a clear
+        error showing the torchrun command when there is none; see ``torch_impl/distributed.py``).
+        """
+        super().__init__(net, optim, distributed)
+        # the first torch.optim optimiser (and DistributedDataParallel) of a process imports
+        # torch._dynamo, 1.3 s here: paid now, so that fit's time (samples/s) is training time
+        importlib.import_module("torch._dynamo")
+        self._model: torch.nn.Module = net.module
+        self._parallel = DataParallel(net) if self.distributed else None
+        if self._parallel is not None:
+            self.is_main_process = self._parallel.rank == 0
+            self.world_size = self._parallel.world
+
     def _targets(self, y: np.ndarray, out: np.ndarray) -> torch.Tensor:
         """``y`` as the loss's criterion takes it: int64 class indices for SoftmaxCrossEntropy
         (one-hot rows become their argmax), the network's float dtype for MSE. ``out`` is one output
         row, (1, ...)."""
         shape_like = torch.from_numpy(out).expand(len(y), *out.shape[1:])  # a view: no copy
-        return self.net.loss._target(shape_like, y)
+        return self.net.loss._target(shape_like, y).to(self.net.device)
 
     def _batches(self, X: np.ndarray, y: np.ndarray, order: BatchOrder,
                  transform: Transform | None) -> DataLoader:
@@ -78,21 +100,29 @@ class Trainer(FitLoop):
         else:
             data = TransformedDataset(X, self._targets(y, out),
                                       lambda x: net.tensor("transform(x)", transform(x)))
+        self._model, sampler = net.module, order
+        if self._parallel is not None:  # this rank's slice of every batch, the DDP module
+            sampler, self._model = self._parallel.sampler(order, y), self._parallel.model()
+            self._fingerprint = fingerprint(X, y)
         # batch_size=None: the sampler yields whole index batches and the dataset gathers each with
         # one index (no per-sample __getitem__ and collate, which dominate an epoch on small data)
-        return DataLoader(data, sampler=order, batch_size=None)
+        return DataLoader(data, sampler=sampler, batch_size=None)
 
     def _forward_backward(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
         self._opt.zero_grad(set_to_none=True)
-        loss = self.net.loss.criterion(self.net.module(xb), yb)
-        loss.backward()
-        return float(loss.detach())
+        if self._parallel is None:
+            loss = self.net.loss.criterion(self._model(xb), yb)
+            loss.backward()
+            return float(loss.detach())
+        with self._parallel.sharded_masks():
+            out = self._model(xb)
+        return self._parallel.backward(self.net.loss.criterion(out, yb))
 
     def _update(self) -> None:
         self._opt.step()
 
     def _train_mode(self) -> None:
-        self.net.module.train()
+        self._model.train()
 
     def _loss_on(self, X: Any, y: np.ndarray) -> float:
         self.net.module.eval()
@@ -111,6 +141,19 @@ class Trainer(FitLoop):
 
     def _mask_streams(self) -> list[np.random.Generator]:
         return mask_streams(self.net)
+
+    def _agreed(self, loss: float) -> float:
+        return loss if self._parallel is None else self._parallel.agreed(loss)
+
+    def _check_start(self, config: dict[str, Any], epoch: int, step: int) -> None:
+        if self._parallel is not None:
+            weights = fingerprint(*self.net.state_dict().values())
+            self._parallel.check_start({**config, "epoch": epoch, "step": step,
+                                        "data": self._fingerprint, "weights": weights})
+
+    def _finish(self) -> None:
+        if self._parallel is not None:  # the last checkpoint is on disk when fit returns
+            self._parallel.barrier()
 
     def _rng_extra(self) -> dict[str, np.ndarray]:
         return {"torch_rng_state": torch.get_rng_state().numpy()}
