@@ -233,13 +233,9 @@ def _write(root: Path, chosen: list[Concept], results: dict[str, Any], parity_so
         w.page(page, "doc.html", title=title,
                body=content.render_markdown((ROOT / "docs" / f"{stem}.md").read_text(), f"docs/{stem}.md"),
                source=f"docs/{stem}.md", **common)
-    done: set[str] = set()
-    while w.sources - done:  # source pages link to nothing new, but a page may have added some
-        for rel in sorted(w.sources - done):
-            done.add(rel)
-            if (ROOT / rel).is_file():
-                w.page(content.source_page(rel), "source.html", file=rel, body=content.source_html(rel),
-                       **common)
+    for rel in sorted(w.sources):  # every file a page above links to (source pages link to no other file)
+        if (ROOT / rel).is_file():
+            w.page(content.source_page(rel), "source.html", file=rel, body=content.source_html(rel), **common)
     return {"pages": w.pages, "experiments": len(experiments)}
 
 
