@@ -29,6 +29,7 @@ from numpy.lib.stride_tricks import as_strided
 from dlfs.windows import Pads
 from scratch.base import ParamOperation
 from scratch.conv import Conv2D as BookConv2D
+from scratch.fast.winograd import WinogradConv, usable
 
 __all__ = ["Conv2D"]
 
@@ -36,6 +37,10 @@ __all__ = ["Conv2D"]
 # GEMM per block, small enough to stay cache-friendly and never allocate gigabytes for a large
 # evaluation batch.
 WORKSPACE_BYTES = 8 * 2**20
+# Winograd's blocks of images: their transformed tiles take at most this many bytes
+WINOGRAD_BLOCK_BYTES = 6 * 2**20
+# the transformed input tiles are kept for the backward up to this size (else recomputed)
+WINOGRAD_KEEP_BYTES = 256 * 2**20
 
 
 class Conv2DOperation(ParamOperation):
@@ -67,6 +72,10 @@ class Conv2DOperation(ParamOperation):
         # which samples the columns buffer holds, if it is valid
         self._cols_block: tuple[int, int] | None = None
         self._dW: np.ndarray | None = None
+        # the rule in scratch/fast/winograd.py: 3x3 and 5x5, stride 1, wide enough layers
+        kernel, in_channels = param.shape[2:], param.shape[0] * groups
+        self._winograd = (WinogradConv(kernel[0], param.dtype)
+                          if usable(kernel, stride, dilation, groups, in_channels) else None)
 
     # --- geometry and workspace -------------------------------------------------------------
     def _plan(self, x: np.ndarray) -> None:
@@ -123,6 +132,8 @@ class Conv2DOperation(ParamOperation):
     # --- forward and backward ---------------------------------------------------------------
     def _output(self) -> np.ndarray:
         x = self.input_
+        if self._winograd is not None:
+            return self._winograd_output(x)
         self._plan(x)
         N, (pt, _, pl, _) = x.shape[0], self.pads
         O, Ho, Wo = self.param.shape[1], self.Ho, self.Wo
@@ -134,6 +145,40 @@ class Conv2DOperation(ParamOperation):
             y = wmat @ cols.reshape(G, -1, cols.shape[1])  # (groups, O/groups, n*Ho*Wo)
             out[n0:n1] = y.reshape(O, n1 - n0, Ho, Wo).transpose(1, 0, 2, 3)
         return out
+
+    def _winograd_output(self, x: np.ndarray) -> np.ndarray:
+        """The same convolution by F(4x4, r x r) (``scratch/fast/winograd.py``)."""
+        N, C, H, W = x.shape
+        O, r = self.param.shape[1], self.param.shape[2]
+        pt, pb, pl, pr = self.pads
+        self.Ho, self.Wo = H + pt + pb - r + 1, W + pl + pr - r + 1
+        wino = self._winograd
+        wino.plan(N, C, O, self.Ho, self.Wo, WINOGRAD_BLOCK_BYTES, x.itemsize)
+        # zero-bordered input over the whole tiled extent (the tiles past the output are zeros)
+        shape = (N, C, wino.Ht, wino.Wt)
+        if self._xpad is None or self._xpad.shape != shape or self._xpad.dtype != x.dtype:
+            self._xpad, self._dxpad = np.zeros(shape, x.dtype), np.zeros(shape, x.dtype)
+        self._xpad[:, :, pt:pt + H, pl:pl + W] = x
+        exact = (wino.th * 4, wino.tw * 4) == (self.Ho, self.Wo)
+        out = np.empty((N, O, wino.th * 4, wino.tw * 4), dtype=x.dtype)
+        keep = self.training and wino.alpha**2 * C * N * wino.th * wino.tw * x.itemsize <= (
+            WINOGRAD_KEEP_BYTES)
+        wino.forward(self._xpad, self.param, out, keep)
+        return out if exact else np.ascontiguousarray(out[:, :, :self.Ho, :self.Wo])
+
+    def _winograd_backward(self, output_grad: np.ndarray, want_dx: bool
+                           ) -> tuple[np.ndarray | None, np.ndarray]:
+        N, C, H, W = self.input_.shape
+        wino, (pt, _, pl, _) = self._winograd, self.pads
+        if (wino.th * 4, wino.tw * 4) == (self.Ho, self.Wo):
+            grad = np.ascontiguousarray(output_grad)
+        else:  # the tiles past the output get zero gradient
+            grad = np.zeros((N, output_grad.shape[1], wino.th * 4, wino.tw * 4), output_grad.dtype)
+            grad[:, :, :self.Ho, :self.Wo] = output_grad
+        if want_dx:
+            self._dxpad[...] = 0
+        dW = wino.backward(self._xpad, grad, self._dxpad if want_dx else None)
+        return (self._dxpad[:, :, pt:pt + H, pl:pl + W].copy() if want_dx else None), dW
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         dx, self._dW = self._backward(output_grad, want_dx=True)
@@ -147,6 +192,8 @@ class Conv2DOperation(ParamOperation):
                   ) -> tuple[np.ndarray | None, np.ndarray]:
         """dL/dx (N, C, H, W) (None unless ``want_dx``) and dL/dW (C/groups, O, kh, kw), block
         by block."""
+        if self._winograd is not None:
+            return self._winograd_backward(output_grad, want_dx)
         N, C, H, W = self.input_.shape
         Cg, O, kh, kw = self.param.shape
         Ho, Wo, (pt, _, pl, _), G = self.Ho, self.Wo, self.pads, self.groups
