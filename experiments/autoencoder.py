@@ -44,11 +44,15 @@ from experiments.common import (
     _positive_int,
     backends,
     base_parser,
+    checkpoint_options,
     finish_run,
     format_table,
+    limit_threads,
     network_device,
+    parse_args,
     prepare_out,
 )
+from experiments.report import curve_style, loss_scale
 
 IMAGE_DATASETS = tuple(d for d in ("digits", "fashion-mnist", "mnist") if d in DATASETS)
 BOOK = {"book_lr": 0.1, "momentum": 0.9, "batch_size": 60, "encoding_dim": 28, "tsne_seed": 20190405}
@@ -72,11 +76,13 @@ def scale_to_unit_range(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.nda
 
 
 def load(dataset: str, data_dir: str | None, train_size: int | None, test_size: int | None,
-         backends: Sequence[str] = ("scratch",)) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+         backends: Sequence[str] = ("scratch",), download: bool = False
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """(X_train, X_test, y_test, classes): images in [-1, 1] (N, 1, H, W); the labels only colour the maps.
 
-    Each of ``backends`` loads through its own path (scratch: dlfs.data; torch: torchvision), checked identical."""
-    data = load_images_for(backends, dataset, data_dir)
+    Each of ``backends`` loads through its own path (scratch: dlfs.data; torch: torchvision), checked identical;
+    ``download`` fetches a missing MNIST."""
+    data = load_images_for(backends, dataset, data_dir, download)
     X_train, X_test = scale_to_unit_range(data.X_train[:train_size], data.X_test[:test_size])
     return X_train, X_test, data.y_test[:test_size], list(data.classes)
 
@@ -100,7 +106,8 @@ def train(name: str, args: Any, X_train: np.ndarray, X_test: np.ndarray) -> tupl
     n_steps = -(-len(X_train) // args.batch_size) * args.epochs
     t0 = time.perf_counter()
     hist = B.Trainer(ae, optimizer).fit(X_train, X_train, X_val, X_val, epochs=args.epochs, eval_every=1,
-                                        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
+                                        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
+                                        **checkpoint_options(args, name))
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     Z = ae.encode(X_test)
@@ -160,16 +167,19 @@ def _plt() -> Any:
 def _image_rows(rows: dict[str, tuple[str, np.ndarray]], out: Path, filename: str, title: str) -> Path:
     """One grid of images per entry of ``rows`` (label -> (backend, (n, C, H, W) in [-1, 1])), each drawn by that
     backend's ``vision.image_grid`` (NumPy, or torchvision's ``make_grid``): grey levels fixed to [-1, 1]
-    (``normalize`` with ``value_range=(-1, 1)`` clamps and maps them to [0, 1]), white padding."""
+    (``normalize`` with ``value_range=(-1, 1)`` clamps and maps them to [0, 1]), white padding, and a colour bar
+    in pixel values (-1 black to 1 white), so a grey is readable as a number."""
     plt = _plt()
     n = len(next(iter(rows.values()))[1])
     fig, axes = plt.subplots(len(rows), 1, figsize=(0.9 * n + 0.6, 1.0 * len(rows) + 0.5), squeeze=False)
     for ax, (label, (backend, images)) in zip(axes[:, 0], rows.items()):
         grid = vision(backend).image_grid(images, nrow=len(images), padding=2, normalize=True, value_range=(-1, 1),
                                           pad_value=1.0)
-        ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
+        image = ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_ylabel(label, fontsize=8)
+    bar = fig.colorbar(image, ax=axes[:, 0].tolist(), label="pixel", fraction=0.03, pad=0.01)
+    bar.set_ticks([0, 0.5, 1], labels=["-1", "0", "1"])  # the grid's [0, 1] is the images' [-1, 1]
     fig.suptitle(title, fontsize=10)
     path = save_figure(fig, out / filename)
     plt.close(fig)
@@ -201,11 +211,16 @@ def plot_maps(maps: dict[str, dict[str, Any]], labels: np.ndarray, classes: list
 def plot_loss(metrics: dict[str, Any], names: list[str], out: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.5))
+    series = []
     for name in names:
         h = metrics[name]["history"]
-        ax.plot(range(1, len(h["train_loss"]) + 1), h["train_loss"], label=f"{name} train")
-        ax.plot(h["eval_epochs"], h["val_loss"], "--", label=f"{name} test (first {EVAL_IMAGES})")
-    ax.set_xlabel("epoch"), ax.set_ylabel("MSE (sum over pixels, mean over images)"), ax.set_yscale("log")
+        ax.plot(range(1, len(h["train_loss"]) + 1), h["train_loss"], label=f"{name} train",
+                **curve_style(len(h["train_loss"])))
+        ax.plot(h["eval_epochs"], h["val_loss"], "--", label=f"{name} test (first {EVAL_IMAGES})",
+                **curve_style(len(h["val_loss"])))
+        series += [h["train_loss"], h["val_loss"]]
+    ax.set_xlabel("epoch"), ax.set_ylabel("MSE (sum over pixels, mean over images)")
+    loss_scale(ax, *series)
     ax.legend(fontsize=8)
     path = save_figure(fig, out / "loss.png")
     plt.close(fig)
@@ -221,7 +236,7 @@ def first_of_each_class(y: np.ndarray, n: int) -> np.ndarray:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = base_parser("autoencoder", __doc__.splitlines()[0], datasets=IMAGE_DATASETS, default_dataset="digits",
-                         epochs=None, seed=BOOK["tsne_seed"])
+                         epochs=None, seed=BOOK["tsne_seed"], download=True)
     parser.add_argument("--epochs", type=_positive_int, default=None,
                         help="training epochs (default: 30 on digits, 1 on MNIST and Fashion-MNIST as the book)")
     parser.add_argument("--optimizer", choices=("sgdm", "adam"), default="sgdm",
@@ -241,19 +256,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--tsne-iter", type=_positive_int, default=1000, help="t-SNE iterations (ours and sklearn's)")
     parser.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity")
     parser.add_argument("--random-encodings", type=_positive_int, default=10, help="random encodings to decode")
-    parser.add_argument("--threads", type=_positive_int, default=1,
-                        help="threads for torch and NumPy's BLAS (small batches: more threads mostly wait)")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     args.epochs = args.epochs or DEFAULT_EPOCHS.get(args.dataset, 1)
     out = prepare_out(args.out, "autoencoder", args.overwrite)
     names = backends(args.backend)
 
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    X_train, X_test, y_test, classes = load(args.dataset, args.data_dir, args.train_size, args.test_size, names)
+    X_train, X_test, y_test, classes = load(args.dataset, args.data_dir, args.train_size, args.test_size, names,
+                                            args.download)
     n_map = min(args.tsne_points, len(X_test))
     if n_map < 2 or args.perplexity >= n_map:
         parser.error(f"--tsne-points: t-SNE needs more points than the perplexity ({args.perplexity}), got {n_map} "
@@ -264,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "encoding_dim": args.encoding_dim, "batch_size": args.batch_size, "tsne_points": n_map}
     results, maps = {}, {}
     Z_random = np.random.default_rng(args.seed).uniform(-1.0, 1.0, (args.random_encodings, args.encoding_dim))
-    with threadpool_limits(args.threads):
+    with limit_threads(args.threads):
         for name in names:
             metrics[name], results[name] = train(name, args, X_train, X_test)
         for name in tqdm(names, desc="t-SNE", disable=args.no_progress):
@@ -312,6 +322,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         f"decodings of {args.random_encodings} random encodings, uniform in [-1, 1]^"
                         f"{args.encoding_dim}: the encoding space is not smooth"),
             plot_maps(maps, y_test[:n_map], classes, out), plot_loss(metrics, names, out)]
+    captions = [f"Ten test images of {args.dataset} (top row) and each backend's reconstruction of them through "
+                f"{args.encoding_dim} numbers",
+                f"What the decoder draws from {args.random_encodings} random encodings, uniform in [-1, 1]^"
+                f"{args.encoding_dim}: mostly no digit at all",
+                f"t-SNE maps of {n_map} test encodings, ours beside scikit-learn's exact t-SNE, coloured by the "
+                f"class the autoencoder never saw",
+                f"Reconstruction loss per epoch, training set and the first {EVAL_IMAGES} test images"]
+    figs = list(zip(figs, captions))
     finish_run(out, "autoencoder", args, metrics, headers, rows, figs,
                title=f"dlfs convolutional autoencoder ({args.dataset})",
                notes="Test MSE per pixel is nn.MSELoss() on images scaled to [-1, 1], the book's number; the book's "

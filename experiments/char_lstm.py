@@ -34,14 +34,18 @@ from dlfs.io import save_figure
 from experiments.common import (
     backends,
     base_parser,
+    checkpoint_options,
     entry_point,
     finish_run,
     format_table,
+    limit_threads,
     network_device,
+    parse_args,
     prepare_out,
     quiet_unless_main,
     start_distributed,
 )
+from experiments.report import curve_style
 
 CELLS = {"rnn": "RNNLayer", "gru": "GRULayer", "lstm": "LSTMLayer"}
 PROMPT = "ROMEO:\n"
@@ -118,7 +122,7 @@ def sample(net: Any, vocab: Sequence[str], prompt: str, length: int, seed: int, 
 # --- the experiment --------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = base_parser("char_lstm", __doc__.splitlines()[0], datasets=("tinyshakespeare",), epochs=10,
-                         distributed=True)
+                         distributed=True, download=True)
     parser.add_argument("--cell", choices=sorted(CELLS), default="lstm", help="recurrent layer")
     parser.add_argument("--hidden", type=int, default=256, help="hidden size")
     parser.add_argument("--steps", type=int, default=1500,
@@ -138,10 +142,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--prompt", default=PROMPT, help="the text the samples continue")
     parser.add_argument("--sample-len", type=int, default=300, help="characters generated per sample")
     parser.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="limit NumPy's BLAS and torch to this many threads (default: the libraries' own; 1 is "
-                             "faster for both on a machine that other jobs keep busy)")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     for name in ("hidden", "steps", "seq_len", "batch_size", "eval_every", "val_windows", "sample_len"):
         check_positive_int(f"--{name.replace('_', '-')}", getattr(args, name))
     for name in ("lr", "clip_norm", "temperature"):  # fail now, not after training (the samples come last)
@@ -151,18 +152,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     rank = start_distributed(parser, args, "char_lstm")  # 0 unless --distributed; only rank 0 prints and writes
     quiet_unless_main(rank)
     out = prepare_out(args.out, "char_lstm", args.overwrite) if rank == 0 else None
-    if args.threads is None:
+    with limit_threads(args.threads):  # torch and NumPy's BLAS, restored when main returns
         return run(args, out)
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(check_positive_int("--threads", args.threads))
-    try:
-        with threadpool_limits(args.threads):  # NumPy's BLAS
-            return run(args, out)
-    finally:
-        torch.set_num_threads(torch_threads)  # main() may run inside a test process: leave it as found
 
 
 def run(args: Any, out: Any) -> dict[str, Any]:
@@ -172,7 +163,7 @@ def run(args: Any, out: Any) -> dict[str, Any]:
         with open(args.text, encoding="utf-8") as f:
             text = f.read()
     else:
-        text = load_tiny_shakespeare(args.data_dir)
+        text = load_tiny_shakespeare(args.data_dir, download=args.download)
     if args.max_chars is not None:
         text = text[:check_positive_int("--max-chars", args.max_chars)]
     vocab = build_vocab(text, args.seq_len)
@@ -205,7 +196,7 @@ def run(args: Any, out: Any) -> dict[str, Any]:
         # the same batches in the same order for both: BatchOrder(len(X_train), batch, seed) inside fit
         hist = trainer.fit(X_train, Y_train, X_val, Y_val, epochs=args.epochs, batch_size=batch, seed=args.seed,
                            transform=to_input, max_steps=args.steps, eval_every_steps=args.eval_every,
-                           eval_batch_size=256, progress=not args.no_progress)
+                           eval_batch_size=256, progress=not args.no_progress, **checkpoint_options(args, name))
         seconds = time.perf_counter() - t0
         text_out = sample(net, vocab, args.prompt, args.sample_len, args.seed, args.temperature, args.seq_len)
         metrics[name] = {"train_loss": hist.step_loss, "val_steps": hist.eval_steps, "val_loss": hist.val_loss,
@@ -255,7 +246,8 @@ def run(args: Any, out: Any) -> dict[str, Any]:
         tl = np.array(metrics[n]["train_loss"])
         k = min(50, len(tl))
         smooth = np.convolve(tl, np.ones(k) / k, mode="valid")
-        ax.plot(np.arange(k, len(tl) + 1), smooth, style, alpha=0.6, label=f"{n} train (mean of {k})")
+        ax.plot(np.arange(k, len(tl) + 1), smooth, style, alpha=0.6, label=f"{n} train (mean of {k})",
+                **curve_style(len(smooth)))
         ax.plot(metrics[n]["val_steps"], metrics[n]["val_loss"], style, marker="o", ms=3, label=f"{n} validation")
     ax.axhline(2.0, color="grey", lw=0.8, ls=":")
     ax.set(xlabel="step", ylabel="cross-entropy (nats / character)",
@@ -263,7 +255,10 @@ def run(args: Any, out: Any) -> dict[str, Any]:
     ax.legend()
     png = save_figure(fig, out / "loss_curve.png")
     plt.close(fig)
-    finish_run(out, "char_lstm", args, metrics, headers, rows, [png], title=f"dlfs char {args.cell}")
+    caption = (f"Cross-entropy in nats per character against the training step: the training loss (a running mean of "
+               f"{k} steps) and the validation loss every {args.eval_every} steps, per backend; the dotted line is "
+               f"2 nats")
+    finish_run(out, "char_lstm", args, metrics, headers, rows, [(png, caption)], title=f"dlfs char {args.cell}")
     return metrics
 
 

@@ -46,10 +46,13 @@ from experiments.common import (
     _positive_int,
     backends,
     base_parser,
+    checkpoint_options,
     entry_point,
     finish_run,
     format_table,
+    limit_threads,
     network_device,
+    parse_args,
     prepare_out,
     quiet_unless_main,
     start_distributed,
@@ -85,11 +88,13 @@ def build_network(B: Any, model: str, num_classes: int, seed: int, dtype: str, r
 
 
 def load(dataset: str, data_dir: str | None, train_size: int | None, test_size: int | None,
-         backends: Sequence[str] = ("scratch",)) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+         backends: Sequence[str] = ("scratch",), download: bool = False
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Standardised (N, 1, H, W) images and int64 labels, optionally the first ``train_size``/``test_size``.
 
-    Each of ``backends`` loads through its own path (scratch: dlfs.data; torch: torchvision), checked identical."""
-    data = load_images_for(backends, dataset, data_dir)
+    Each of ``backends`` loads through its own path (scratch: dlfs.data; torch: torchvision), checked identical;
+    ``download`` fetches a missing MNIST."""
+    data = load_images_for(backends, dataset, data_dir, download)
     X_train, y_train = data.X_train[:train_size], data.y_train[:train_size]
     X_test, y_test = data.X_test[:test_size], data.y_test[:test_size]
     X_train, X_test = standardize(X_train, X_test)
@@ -97,8 +102,8 @@ def load(dataset: str, data_dir: str | None, train_size: int | None, test_size: 
 
 
 def predict(net: Any, X: np.ndarray, batch: int = 1000) -> np.ndarray:
-    """Logits for X in inference mode, ``batch`` images at a time (bounded memory)."""
-    return np.concatenate([net.forward(X[i : i + batch], training=False) for i in range(0, len(X), batch)])
+    """Logits for X in inference mode, ``batch`` images at a time (bounded memory): ``net.predict``."""
+    return net.predict(X, batch_size=batch)
 
 
 def train(name: str, args: Any, data: tuple) -> tuple[dict[str, Any], Any]:
@@ -113,7 +118,8 @@ def train(name: str, args: Any, data: tuple) -> tuple[dict[str, Any], Any]:
     trainer = B.Trainer(net, optimizer, distributed=getattr(args, "distributed", False))
     t0 = time.perf_counter()
     hist = trainer.fit(X_train, y_train, X_test, y_test, epochs=args.epochs, eval_every=args.epochs,
-                       batch_size=batch_size, seed=args.seed, progress=not args.no_progress)  # a tick per batch
+                       batch_size=batch_size, seed=args.seed, progress=not args.no_progress,  # a tick per batch
+                       **checkpoint_options(args, name))
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     logits = predict(net, X_test)
@@ -151,7 +157,7 @@ def plot_filters(nets: dict[str, Any], out: Any, title: str) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = base_parser("cnn", __doc__.splitlines()[0], datasets=IMAGE_DATASETS, default_dataset="digits",
-                         epochs=1, seed=20190402, distributed=True)
+                         epochs=1, seed=20190402, distributed=True, download=True)
     parser.add_argument("--model", choices=("ch5", "ch7"), default="ch5",
                         help="ch5: one conv layer (chapter 5); ch7: two conv layers and two dense (chapter 7)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="network dtype")
@@ -163,29 +169,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                                                 "for ch5, 0.01 for ch7)")
     parser.add_argument("--train-size", type=_positive_int, default=None, help="use only the first N training images")
     parser.add_argument("--test-size", type=_positive_int, default=None, help="use only the first N test images")
-    parser.add_argument("--threads", type=_positive_int, default=1,
-                        help="threads for torch and for NumPy's BLAS: a batch of 60 images is small work, and on a "
-                             "shared machine extra threads mostly wait for each other")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     rank = start_distributed(parser, args, "cnn")  # 0 unless --distributed; only rank 0 prints and writes
     quiet_unless_main(rank)
     args.recipe = recipe_for(args.recipe, args.dataset)
     out = prepare_out(args.out, "cnn", args.overwrite) if rank == 0 else None
     names = backends(args.backend)
 
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    data = load(args.dataset, args.data_dir, args.train_size, args.test_size, names)
+    data = load(args.dataset, args.data_dir, args.train_size, args.test_size, names, args.download)
     metrics: dict[str, Any] = {
         "model": args.model, "recipe": args.recipe if args.model == "ch5" else None, "dataset": args.dataset,
         "n_train": len(data[0]), "n_test": len(data[2]),
         "image_shape": list(data[0].shape[1:]), "epochs": args.epochs, "seed": args.seed, "dtype": args.dtype,
         "backends": names, "book_mnist_accuracy": BOOK_CH5_MNIST if args.model == "ch5" else None}
     nets = {}
-    with threadpool_limits(args.threads):
+    with limit_threads(args.threads):
         for name in names:
             metrics[name], nets[name] = train(name, args, data)
     if len(names) == 2:
@@ -214,7 +213,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(f"scratch - torch: {metrics['diff_pp']:.2f} pp accuracy, largest parameter difference "
               f"{metrics['max_param_diff']:.2e}")
     png = plot_filters(nets, out, f"{args.model} first-layer filters after {args.epochs} epoch(s) on {args.dataset}")
-    finish_run(out, "cnn", args, metrics, headers, rows, [png], title=f"dlfs CNN {args.model} ({args.dataset})",
+    caption = (f"The {nets[names[0]].state_dict()['layers.0.W'].shape[1]} learned 5x5 filters of the first "
+               f"convolution after {args.epochs} epoch(s) on {args.dataset}, one row per backend, on one colour "
+               f"scale (the colour bar, in weight units)")
+    finish_run(out, "cnn", args, metrics, headers, rows, [(png, caption)],
+               title=f"dlfs CNN {args.model} ({args.dataset})",
                notes=f"Book: chapter 5 prints {BOOK_CH5_MNIST}% on MNIST after one epoch.")
     return metrics
 

@@ -7,22 +7,35 @@ Every run writes, under ``--out`` (default ``runs/<time>-<name>``): ``metrics.js
 ``--device`` puts the torch backend's networks on a device (``cpu``, ``cuda``); ``--distributed`` (the CNN and the
 character LSTM) trains the torch backend on ``torch.distributed``, one process per rank under ``torchrun``, and only
 rank 0 prints and writes (``docs/distributed.md``).
+
+``--threads N`` (default 1, ``DEFAULT_THREADS``) limits torch (``torch.set_num_threads``) and NumPy's BLAS
+(``threadpoolctl``) to N threads each while the experiment runs, and restores both afterwards: one thread per
+library is the setting whose timings we trust on a small, shared machine (two libraries' thread pools on two busy
+cores wait on each other and make small steps many times slower; see the README's benchmarks).
+
+``--checkpoint-dir DIR`` checkpoints every training run of an experiment (``Trainer.fit(checkpoint_dir=...)``) under
+``DIR/<backend>/`` (``DIR/<backend>/<model>/`` for an experiment that trains several models), and ``--resume``
+continues an interrupted run from there with the same arguments; ``--overwrite`` also lets a fresh run replace the
+checkpoints of an earlier one (``fit(overwrite_checkpoint=True)``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dlfs.checkpoint import CHECKPOINT_FILE
 from dlfs.io import save_json
 
 BACKEND_CHOICES = ("scratch", "torch", "both")
+DEFAULT_THREADS = 1  # threads per library (torch, NumPy's BLAS): the setting whose timings we trust (README)
 
 
 HELP = {
@@ -32,25 +45,39 @@ HELP = {
     "--epochs": "training epochs",
     "--seed": "seed for weights, batch order and dropout masks",
     "--out": "output directory (default runs/<time>-<name>)",
-    "--overwrite": "allow writing into a non-empty --out directory",
+    "--overwrite": "allow writing into a non-empty --out directory (and replacing the checkpoints in "
+                   "--checkpoint-dir of an earlier run)",
     "--no-progress": "hide the progress bars",
     "--device": "where the torch backend trains: cpu, cuda or cuda:N (default: $DLFS_TORCH_DEVICE, else cpu); the "
                 "scratch backend is NumPy and runs on the CPU",
     "--distributed": "data-parallel training of the torch backend on torch.distributed, one process per rank "
                      "(gloo on the CPU, nccl on CUDA), launched by torchrun: {command} (docs/distributed.md); only "
                      "rank 0 prints and writes",
+    "--threads": "threads for torch and for NumPy's BLAS each (torch.set_num_threads, threadpoolctl); 1 is the "
+                 "setting whose timings we trust: on a small or busy machine two libraries' thread pools wait on "
+                 "each other",
+    "--checkpoint-dir": "save a checkpoint of every training run under DIR/<backend>/ after every epoch (atomically; "
+                        "a fresh run refuses a directory that holds another run's checkpoints unless --overwrite)",
+    "--resume": "continue the interrupted run whose checkpoints are in --checkpoint-dir (give the same arguments); "
+                "it ends with the numbers of an uninterrupted run",
+    "--download": "fetch a missing dataset (MNIST, md5-checked; Tiny Shakespeare, sha256-checked) from its public "
+                  "mirror; without it nothing is ever downloaded",
 }
 
 
 def base_parser(name: str, description: str, datasets: Sequence[str] | None = None,
                 default_dataset: str | None = None, epochs: int | None = 50, seed: int = 20190119,
                 helps: Mapping[str, str] | None = None, device: bool = True,
-                distributed: bool = False) -> argparse.ArgumentParser:
+                distributed: bool = False, checkpoints: bool = True,
+                download: bool = False) -> argparse.ArgumentParser:
     """An ``argparse`` parser with the arguments every experiment takes.
 
     ``helps`` replaces the help text of any of these flags (keys as in ``HELP``, e.g. ``"--epochs"``), for an
     experiment whose flags mean something more specific; ``epochs=None`` leaves ``--epochs`` out; ``device=False``
-    leaves ``--device`` out (an experiment that builds no network); ``distributed=True`` adds ``--distributed``.
+    leaves ``--device`` out (an experiment that builds no network); ``distributed=True`` adds ``--distributed``;
+    ``checkpoints=False`` leaves ``--checkpoint-dir`` and ``--resume`` out (an experiment that trains nothing);
+    ``download=True`` adds ``--download`` (an experiment whose data may be fetched). ``--threads`` is always there
+    (default ``DEFAULT_THREADS``); the experiment applies it with ``limit_threads``.
     """
     unknown = sorted(set(helps or ()) - set(HELP))
     if unknown:
@@ -74,7 +101,72 @@ def base_parser(name: str, description: str, datasets: Sequence[str] | None = No
     if distributed:
         p.add_argument("--distributed", action="store_true",
                        help=text["--distributed"].format(command=torchrun_line(name).replace("%", "%%")))
+    p.add_argument("--threads", type=_positive_int, default=DEFAULT_THREADS, help=text["--threads"])
+    if checkpoints:
+        p.add_argument("--checkpoint-dir", default=None, metavar="DIR", help=text["--checkpoint-dir"])
+        p.add_argument("--resume", action="store_true", help=text["--resume"])
+    if download:
+        p.add_argument("--download", action="store_true", help=text["--download"])
     return p
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args(argv)`` and the checks between the shared flags, before any work: ``--resume`` needs a
+    ``--checkpoint-dir`` that holds a checkpoint, and that directory must not be a file."""
+    args = parser.parse_args(argv)
+    directory = getattr(args, "checkpoint_dir", None)
+    if getattr(args, "resume", False):
+        if directory is None:
+            parser.error("--resume needs --checkpoint-dir DIR (the directory the interrupted run saved to)")
+        if not any(Path(directory).rglob(CHECKPOINT_FILE)):
+            parser.error(f"--resume: no checkpoint ({CHECKPOINT_FILE}) under --checkpoint-dir {directory!r}; run "
+                         f"without --resume to start afresh, or give the directory the interrupted run saved to")
+    if directory is not None:
+        path = Path(directory)
+        if path.exists() and not path.is_dir():
+            parser.error(f"--checkpoint-dir {directory!r} exists and is not a directory")
+        existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+        if not existing.is_dir():
+            parser.error(f"--checkpoint-dir {directory!r} cannot be created: {str(existing)!r} is a file, not a "
+                         f"directory")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            parser.error(f"--checkpoint-dir {directory!r} is not writable ({str(existing)!r} does not let this user "
+                         f"create files); choose another directory")
+        found = sorted(path.rglob(CHECKPOINT_FILE)) if path.is_dir() else []
+        if found and not args.resume and not args.overwrite:  # fit would refuse it too, but after loading the data
+            parser.error(f"--checkpoint-dir {directory!r} holds the checkpoints of an earlier run ({len(found)}, e.g. "
+                         f"{str(found[0])!r}); pass --resume to continue that run, --overwrite to replace its "
+                         f"checkpoints, or choose another directory")
+    return args
+
+
+def checkpoint_options(args: argparse.Namespace, backend_name: str, *model: str) -> dict[str, Any]:
+    """``Trainer.fit``'s checkpoint keywords for one training run: ``checkpoint_dir`` is
+    ``--checkpoint-dir/<backend>[/<model>...]`` (each backend, and each model of an experiment that trains several,
+    a directory of its own), ``resume`` is ``--resume`` where that directory holds a checkpoint (a model the
+    interrupted run had not reached starts afresh), and ``overwrite_checkpoint`` is ``--overwrite`` for a fresh
+    run. Empty without ``--checkpoint-dir``."""
+    if getattr(args, "checkpoint_dir", None) is None:
+        return {}
+    directory = Path(args.checkpoint_dir, backend_name, *model)
+    resume = bool(args.resume) and (directory / CHECKPOINT_FILE).is_file()
+    return {"checkpoint_dir": directory, "resume": resume, "overwrite_checkpoint": bool(args.overwrite) and not resume}
+
+
+@contextlib.contextmanager
+def limit_threads(threads: int) -> Iterator[None]:
+    """Run the body with ``threads`` threads for torch and for NumPy's BLAS; both are restored afterwards (an
+    experiment's ``main`` may run inside a test process)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(threads):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _device(s: str) -> str:
@@ -218,9 +310,13 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def finish_run(out: Path, name: str, args: argparse.Namespace, metrics: dict[str, Any],
-               headers: Sequence[str], rows: Sequence[Sequence[Any]], figures: Sequence[str | os.PathLike] = (),
-               title: str | None = None, notes: str = "") -> None:
-    """Write ``metrics.json``, ``config.json`` and ``report.html`` into ``out`` and print where they are."""
+               headers: Sequence[str], rows: Sequence[Sequence[Any]],
+               figures: Sequence[str | os.PathLike | tuple[str | os.PathLike, str]] = (),
+               title: str | None = None, notes: str = "", highlights: Mapping[str, str] | None = None) -> None:
+    """Write ``metrics.json``, ``config.json`` and ``report.html`` into ``out`` and print where they are.
+
+    ``figures``: PNG paths, or (path, caption) pairs whose caption says what the plot shows; ``highlights``:
+    labelled facts listed above the results table (``experiments.report.write_report``)."""
     config = {"experiment": name, "args": {k: v for k, v in vars(args).items()}, "versions": versions(),
               "backends": backends(getattr(args, "backend", "both")), "seed": getattr(args, "seed", None),
               "out": str(out), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "platform": platform.platform()}
@@ -228,6 +324,6 @@ def finish_run(out: Path, name: str, args: argparse.Namespace, metrics: dict[str
     save_json(out / "config.json", config)
     from experiments.report import write_report
 
-    write_report(out / "report.html", title or f"dlfs {name}", config, headers, rows, [Path(f) for f in figures],
-                 notes)
+    write_report(out / "report.html", title or f"dlfs {name}", config, headers, rows, list(figures), notes,
+                 highlights)
     print(f"wrote {out / 'metrics.json'}, {out / 'config.json'}, {out / 'report.html'}")

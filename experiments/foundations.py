@@ -24,7 +24,15 @@ from tqdm import tqdm  # noqa: E402
 
 import dlfs  # noqa: E402
 from dlfs.io import save_figure  # noqa: E402
-from experiments.common import backends, base_parser, finish_run, format_table, prepare_out  # noqa: E402
+from experiments.common import (  # noqa: E402
+    backends,
+    base_parser,
+    finish_run,
+    format_table,
+    limit_threads,
+    parse_args,
+    prepare_out,
+)
 
 NAME = "foundations"
 FUNCTIONS = ("square", "relu", "leaky_relu", "sigmoid")
@@ -171,13 +179,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
              "--epochs": "ignored: chapter 1 trains nothing (accepted like every experiment)",
              "--seed": "seed for --dataset random"}  # base_parser's own texts speak of training
     p = base_parser(NAME, __doc__.split("\n\n")[0], datasets=("book", "random"), default_dataset="book",
-                    epochs=1, seed=190204, helps=helps, device=False)
-    args = p.parse_args(argv)
+                    epochs=1, seed=190204, helps=helps, device=False, checkpoints=False)
+    args = parse_args(p, argv)
     out = prepare_out(args.out, NAME, args.overwrite)
     mats = book_matrices(args.dataset, args.seed)
     names = backends(args.backend)
     results: dict[str, dict[str, Any]] = {}
-    with tqdm(total=len(names) + 3, desc=NAME, disable=args.no_progress) as bar:
+    with limit_threads(args.threads), tqdm(total=len(names) + 3, desc=NAME, disable=args.no_progress) as bar:
         for b in names:
             results[b] = compute(dlfs.backend(b).foundations, mats)
             bar.update()
@@ -220,7 +228,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if len(names) == 2:
         print(f"max |scratch - torch| over every curve and gradient: "
               f"{max(metrics['scratch_vs_torch_max_abs'].values()):.2e}")
-    finish_run(out, NAME, args, metrics, headers, rows, figures, title="dlfs chapter 1: foundations",
+    how = "hand-derived (scratch)" if main_b == "scratch" else "autograd (torch)"
+    captions = [f"square, relu, leaky_relu and sigmoid (left) and their derivatives (right): {how}"
+                + (", torch's autograd dotted" if other else "") + ", the book's numerical derivative dashed",
+                f"The chain rule: sigmoid(square(x)) and sigmoid(square(leaky_relu(x))) beside their derivatives, "
+                f"{how}, against the numerical derivative",
+                "L = sum(sigmoid(X @ W)) as the element X[0, 0] moves, with the tangent whose slope is the "
+                "computed dL/dX[0, 0]"]
+    finish_run(out, NAME, args, metrics, headers, rows, list(zip(figures, captions)),
+               title="dlfs chapter 1: foundations",
                notes="Derivatives: hand-derived (scratch) or autograd (torch), against the book's centred "
                      f"difference with delta = {BOOK_DELTA}.")
     return metrics

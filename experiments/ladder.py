@@ -26,12 +26,14 @@ from dlfs.io import save_figure
 from dlfs.metrics import accuracy
 from experiments._vision import load_images_for
 from experiments.common import (
-    _positive_int,
     backends,
     base_parser,
+    checkpoint_options,
     finish_run,
     format_table,
+    limit_threads,
     network_device,
+    parse_args,
     prepare_out,
 )
 
@@ -86,14 +88,15 @@ def build_optimizer(B: Any, rung: Rung) -> Any:
     return B.SGDMomentum(**kwargs) if "momentum" in kwargs else B.SGD(**kwargs)
 
 
-def load(dataset: str, data_dir: str | None, backends: Sequence[str] = ("scratch",)
+def load(dataset: str, data_dir: str | None, backends: Sequence[str] = ("scratch",), download: bool = False
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Flattened, standardised images (the book's global mean/std of the training set), one-hot targets.
 
-    Each of ``backends`` loads through its own path (scratch: dlfs.data; torch: torchvision), checked identical.
+    Each of ``backends`` loads through its own path (scratch: dlfs.data; torch: torchvision), checked identical;
+    ``download`` fetches a missing MNIST.
     Returns X_train (n, d), Y_train (n, C), X_test, Y_test, y_test (labels), y_train (labels), C.
     """
-    data = load_images_for(backends, dataset, data_dir)
+    data = load_images_for(backends, dataset, data_dir, download)
     X_train, X_test = standardize(flatten(data.X_train), flatten(data.X_test))
     C = data.num_classes
     return (X_train, one_hot(data.y_train, C), X_test, one_hot(data.y_test, C), data.y_test, data.y_train, C)
@@ -107,9 +110,9 @@ def run_rung(B: Any, rung: Rung, data: tuple, args: Any) -> tuple[dict[str, Any]
     t0 = time.perf_counter()
     hist = trainer.fit(X_train, Y_train, X_test, Y_test, epochs=args.epochs, eval_every=min(10, args.epochs),
                        batch_size=60, seed=args.seed, early_stopping=not args.no_early_stopping,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, **checkpoint_options(args, B.Trainer.backend, rung.key))
     wall = time.perf_counter() - t0
-    pred = net.forward(X_test, training=False)
+    pred = net.predict(X_test)
     return {"accuracy": 100.0 * accuracy(pred, y_test), "val_loss": trainer.evaluate(X_test, Y_test),
             "wall_s": wall, "stopped_epoch": hist.stopped_epoch, "restored_epoch": hist.restored_epoch,
             "history": hist.to_dict()}, net
@@ -155,7 +158,8 @@ def plot(metrics: dict[str, Any], names: list[str], out: Any) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = base_parser("ladder", __doc__.splitlines()[0], datasets=DATASETS, default_dataset="digits", epochs=50)
+    parser = base_parser("ladder", __doc__.splitlines()[0], datasets=DATASETS, default_dataset="digits", epochs=50,
+                         download=True)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="network dtype")
     parser.add_argument("--no-early-stopping", action="store_true",
                         help="train every epoch (the book's Trainer stops early by default)")
@@ -163,26 +167,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="run only these rungs (default: all, in the book's order)")
     parser.add_argument("--mlp-baseline", action="store_true",
                         help="also fit sklearn's MLPClassifier(hidden_layer_sizes=(100,)) on the same split")
-    parser.add_argument("--threads", type=_positive_int, default=1,
-                        help="threads for torch and for NumPy's BLAS: these matmuls are small, and on a shared "
-                             "machine extra threads mostly wait for each other")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     out = prepare_out(args.out, "ladder", args.overwrite)
     names = backends(args.backend)
 
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    data = load(args.dataset, args.data_dir, names)
+    data = load(args.dataset, args.data_dir, names, args.download)
     rungs = [r for r in RUNGS if args.rungs is None or r.key in args.rungs]
     metrics: dict[str, Any] = {
         "dataset": args.dataset, "n_train": len(data[0]), "n_test": len(data[2]), "epochs": args.epochs,
         "seed": args.seed, "dtype": args.dtype, "early_stopping": not args.no_early_stopping, "backends": names,
         "rungs": []}
     jobs = tqdm(total=len(rungs) * len(names), desc="ladder", disable=args.no_progress)
-    with threadpool_limits(args.threads):
+    with limit_threads(args.threads):
         for rung in rungs:
             row: dict[str, Any] = {"key": rung.key, "label": rung.label, "book_mnist_accuracy": rung.book}
             nets = {}
@@ -230,7 +227,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(f"largest scratch-torch accuracy difference: {metrics['max_diff_pp']:.2f} pp")
     print(f"total wall time {metrics['wall_s']:.1f} s")
     png = plot(metrics, names, out)
-    finish_run(out, "ladder", args, metrics, headers, rows, [png], title=f"dlfs chapter 4 ladder ({args.dataset})",
+    caption = (f"Test accuracy of each rung of the chapter 4 ladder on {args.dataset}, one bar per backend"
+               + (", the book's MNIST numbers as black ticks" if args.dataset == "mnist" else "")
+               + (", sklearn's MLPClassifier as the dashed line" if args.mlp_baseline else ""))
+    finish_run(out, "ladder", args, metrics, headers, rows, [(png, caption)],
+               title=f"dlfs chapter 4 ladder ({args.dataset})",
                notes="Book numbers: the printed MNIST test accuracies of chapter 4 (50 epochs).")
     return metrics
 

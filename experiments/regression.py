@@ -16,7 +16,18 @@ import dlfs
 from dlfs.data import book_regression_split, load_boston, load_diabetes
 from dlfs.io import save_figure
 from dlfs.metrics import mae, rmse
-from experiments.common import backends, base_parser, finish_run, format_table, network_device, prepare_out
+from experiments.common import (
+    _positive_int,
+    backends,
+    base_parser,
+    checkpoint_options,
+    finish_run,
+    format_table,
+    limit_threads,
+    network_device,
+    parse_args,
+    prepare_out,
+)
 
 # The book's printed test MAE / RMSE on Boston (chapters 2-3), and sklearn's closed form on the same split.
 BOOK = {"linear": (3.52, 5.01), "one_hidden": (2.60, 4.03), "two_hidden": (2.45, 3.83),
@@ -38,8 +49,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = base_parser("regression", __doc__.splitlines()[0], datasets=("boston", "diabetes"), epochs=50,
                          seed=SEED)
     parser.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (the book's 0.01)")
-    parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (the book's 32)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size (the book's 32)")
+    args = parse_args(parser, argv)
     out = prepare_out(args.out, "regression", args.overwrite)
     X, y = load_boston(args.data_dir) if args.dataset == "boston" else load_diabetes()
     X_train, X_test, y_train, y_test = book_regression_split(X, y)
@@ -59,10 +70,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             B = dlfs.backend(name)
             net = build(B, model, X.shape[1], args.seed, network_device(args, name))
             t0 = time.perf_counter()
-            hist = B.Trainer(net, B.SGD(lr=args.lr)).fit(
-                X_train, y_train, X_test, y_test, epochs=args.epochs, eval_every=10, batch_size=args.batch_size,
-                seed=args.seed, progress=not args.no_progress)
-            pred = net.forward(X_test, training=False)
+            with limit_threads(args.threads):
+                hist = B.Trainer(net, B.SGD(lr=args.lr)).fit(
+                    X_train, y_train, X_test, y_test, epochs=args.epochs, eval_every=10, batch_size=args.batch_size,
+                    seed=args.seed, progress=not args.no_progress, **checkpoint_options(args, name, model))
+                pred = net.predict(X_test)
             preds[model][name] = pred
             metrics[model][name] = {"mae": mae(pred, y_test), "rmse": rmse(pred, y_test),
                                     "val_loss": hist.val_loss, "seconds": time.perf_counter() - t0,
@@ -109,7 +121,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     fig.suptitle(f"{args.dataset}: predicted vs actual on the test set")
     png = save_figure(fig, out / "predicted_vs_actual.png")
     plt.close(fig)
-    finish_run(out, "regression", args, metrics, headers, rows, [png], title=f"dlfs regression ({args.dataset})")
+    caption = (f"Predicted against actual target on the {len(X_test)} test samples of {args.dataset}, one panel per "
+               f"model (linear, one and two hidden layers); points on the dashed diagonal are exact")
+    finish_run(out, "regression", args, metrics, headers, rows, [(png, caption)],
+               title=f"dlfs regression ({args.dataset})")
     return metrics
 
 

@@ -6,7 +6,7 @@
     dlfs parity [CONCEPT ...] [--dtype D]     run the parity checks; prints errors against tolerances
     dlfs regenerate [--check]                 rewrite the generated tables and the committed parity record
     dlfs site --out DIR [--serve]             the study site: every concept's two forms in the browser
-    dlfs run EXPERIMENT [options]             python -m experiments.EXPERIMENT [options]
+    dlfs run EXPERIMENT [options]             python -m experiments.EXPERIMENT [options]; no EXPERIMENT: the list
     dlfs compare EXPERIMENT [options]         run it with --backend both; print the per-epoch divergence
 
 Only `dlfs regenerate` writes into the checkout; `dlfs parity` keeps its results in the user's cache
@@ -17,6 +17,7 @@ instead of exiting, so tests call it in-process; the ``dlfs`` console script exi
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shutil
@@ -36,7 +37,7 @@ from study.compare import (  # noqa: F401  (paired_histories, divergence: the AP
 )
 from study.concepts import CONCEPTS, ROOT, all_tests, doc_page, fast_objects, find, keys, locate, short_test
 from study.spec import DTYPES, Concept
-from study.usage import UsageError, suggest
+from study.usage import UsageError, check_writable_file, suggest
 
 
 def _concept(key: str) -> Concept:
@@ -199,15 +200,23 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
     chosen = [_concept(k).key for k in args.concepts] or keys()
     dtypes = [args.dtype] if args.dtype else list(DTYPES)
-    outcomes = [run(k, d) for k in chosen for d in dtypes]
     target = Path(args.results) if args.results else results.cache_path()
+    if not args.no_save:  # refuse a path that cannot take the results before the checks run, not after
+        _check_results_target(target, "--results" if args.results else "the results file")
+    outcomes = [run(k, d) for k in chosen for d in dtypes]
+    save_error = None
     if not args.no_save:
-        results.merge({k: {o.dtype: o.summary() for o in outcomes if o.concept == k} for k in chosen}, target)
+        try:
+            results.merge({k: {o.dtype: o.summary() for o in outcomes if o.concept == k} for k in chosen}, target)
+        except OSError as e:  # the disk filled up or the path went away during the checks: print them anyway
+            save_error = f"the results were not saved to {str(target)!r}: {e.strerror or e}"
     failed = [o for o in outcomes if not o.passed]
     if args.json:
         print(json.dumps([{"concept": o.concept, "dtype": o.dtype, "passed": o.passed, "error": o.error,
                            "seconds": o.seconds, "rows": o.rows()} for o in outcomes], indent=2))
-        return 1 if failed else 0
+        if save_error:
+            print(f"dlfs parity: error: {save_error}", file=sys.stderr)
+        return 1 if failed or save_error else 0
     headers = ["concept", "dtype", "check", "quantity", "max abs", "max rel", "rtol", "atol", "status"]
     rows = []
     for o in outcomes:
@@ -221,8 +230,24 @@ def cmd_parity(args: argparse.Namespace) -> int:
         print(f"\nFAIL {o.concept} [{o.dtype}]: {o.error}")
     print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} checks passed "
           f"({len(chosen)} concepts x {len(dtypes)} dtypes, {sum(o.seconds for o in outcomes):.1f} s)"
-          + ("" if args.no_save else f"; results in {target}"))
-    return 1 if failed else 0
+          + ("" if args.no_save or save_error else f"; results in {target}"))
+    if save_error:
+        print(f"dlfs parity: error: {save_error}", file=sys.stderr)
+    return 1 if failed or save_error else 0
+
+
+def _check_results_target(target: Path, flag: str) -> None:
+    """``dlfs parity``'s results file must be writable and, when it exists, a results file (merged into)."""
+    check_writable_file(target, flag)
+    if target.exists():
+        try:
+            existing = results.load(target)
+        except (ValueError, UnicodeDecodeError) as e:  # the loader's message names the path and what it is not
+            raise UsageError(f"{flag}: {e}") from None
+        if not isinstance(existing, dict):
+            raise UsageError(f"{flag} {str(target)!r} is not a parity results file (JSON holding "
+                             f"{type(existing).__name__}, expected an object {{concept: {{dtype: ...}}}}); give "
+                             f"another path or delete it")
 
 
 def cmd_regenerate(args: argparse.Namespace) -> int:
@@ -255,6 +280,30 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
     for p in (tables.README, tables.PARITY_DOC):
         print(f"{p.relative_to(ROOT)}: {'rewritten' if p in changed else 'already up to date'}")
     return 0
+
+
+# --- dlfs run / dlfs compare without an experiment ----------------------------------------------------------
+
+def experiment_summary(name: str) -> str:
+    """The first paragraph of ``experiments/<name>.py``'s docstring, on one line (read, not imported: importing
+    loads torch)."""
+    doc = ast.get_docstring(ast.parse((ROOT / "experiments" / f"{name}.py").read_text())) or ""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
+def _with_experiment_list(func: Any) -> Any:
+    """``dlfs run`` / ``dlfs compare`` with no EXPERIMENT print the experiments instead of a usage error."""
+    def run(args: argparse.Namespace) -> int:
+        if args.experiment is None:
+            print(f"dlfs {args.command} EXPERIMENT [options]; `dlfs {args.command} EXPERIMENT --help` lists an "
+                  f"experiment's options. Experiments:\n")
+            names = experiment_names()
+            width = max(len(n) for n in names)
+            for n in names:
+                print(f"  {n:{width}}  {experiment_summary(n)}")
+            return 0
+        return func(args)
+    return run
 
 
 # --- the parser ----------------------------------------------------------------------------------------------
@@ -340,9 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "the experiment's options. Experiments: " + ", ".join(experiment_names()) + ".")
         if name == "compare":
             e.add_argument("--json", action="store_true", help="print the divergence as JSON")
-        e.add_argument("experiment", metavar="EXPERIMENT", help="an experiment module, e.g. demo or regression")
+        e.add_argument("experiment", metavar="EXPERIMENT", nargs="?", default=None,
+                       help="an experiment module, e.g. demo or regression (none: list them)")
         e.add_argument("options", nargs=argparse.REMAINDER, help="options for the experiment")
-        e.set_defaults(func=func)
+        e.set_defaults(func=_with_experiment_list(func))
     return p
 
 

@@ -187,8 +187,8 @@ def mnist_files(
     if missing and not download:
         raise FileNotFoundError(
             f"MNIST not found: {', '.join(missing)} missing from {str(root)!r}. Pass download=True (--download on "
-            f"the command line) to fetch them from {base_url} with checksum verification, or copy the four IDX "
-            f"files there; {_DATA_DIR_HINT}")
+            f"the command line of experiments demo, cnn, ladder and autoencoder) to fetch them from {base_url} "
+            f"with checksum verification, or copy the four IDX files there; {_DATA_DIR_HINT}")
     ndims = {f"{stem}.gz": ndim for _, stem, ndim in _IDX_FILES}
     for name in missing:
         checksum = None if checksums is None else checksums.get(name)
@@ -329,7 +329,8 @@ def load_tiny_shakespeare(
     if not path.is_file():
         if not download:
             raise FileNotFoundError(
-                f"Tiny Shakespeare not found at {str(path)!r}: pass download=True (--download) to fetch it from "
+                f"Tiny Shakespeare not found at {str(path)!r}: pass download=True (--download on experiments."
+                f"char_lstm's command line) to fetch it from "
                 f"{url}, or save that file there; {_DATA_DIR_HINT}")
         download_file(url, path, sha256, "sha256", timeout)
     elif sha256 is not None:
