@@ -27,8 +27,10 @@ that ended it is refused (the rest of a cut epoch's batches are not saved, so it
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,10 +41,11 @@ import numpy as np
 
 from dlfs.errors import check_positive_int
 from dlfs.exchange import check_state
-from dlfs.io import atomic_write
+from dlfs.io import FileFormatError, atomic_write, not_a, read_npz
 
 CHECKPOINT_FILE = "checkpoint.npz"
 FORMAT_VERSION = 1
+WHAT = "dlfs checkpoint (.npz)"  # what a file that fails to load is said not to be
 # Test hook for the crash test: "EPOCH:SECONDS" makes the save of epoch EPOCH sleep SECONDS after the temporary
 # file is written and before it is renamed, so a test can kill the process mid-save.
 SLOW_SAVE_ENV = "DLFS_TEST_SLOW_SAVE"
@@ -125,6 +128,9 @@ def find_checkpoint(directory: str | os.PathLike) -> Path:
     path = directory / CHECKPOINT_FILE
     if path.is_file():
         return path
+    if path.is_dir():
+        raise not_a(path, WHAT, "it is a directory, where fit writes its checkpoint as one file (move it away, or "
+                                "choose another checkpoint_dir)")
     temps = sorted(directory.glob(f".{CHECKPOINT_FILE}.*.tmp")) if directory.is_dir() else []
     note = (f"; {len(temps)} temporary file(s) left by an interrupted save ({temps[0].name}, ...) were ignored"
             if temps else "")
@@ -134,25 +140,51 @@ def find_checkpoint(directory: str | os.PathLike) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint file (or the checkpoint in a directory) written by ``save_checkpoint``."""
+    """Read a checkpoint file (or the checkpoint in a directory) written by ``save_checkpoint``.
+
+    A file that is not one (empty, truncated, damaged, a weights file, a ``torch.save`` file, random bytes) raises
+    ``dlfs.io.FileFormatError`` naming it and saying why; nothing is unpickled (``dlfs.io.read_npz``).
+    """
     path = Path(path)
+    if path.is_dir() and path.name == CHECKPOINT_FILE:
+        find_checkpoint(path.parent)  # raises: a directory where the checkpoint file should be
     if path.is_dir() or not path.exists():
         path = find_checkpoint(path if path.is_dir() else path.parent)
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(bytes(arrays.pop("meta")).decode())
+    arrays = read_npz(path, WHAT, "checkpoint")
+    if "meta" not in arrays:
+        hint = (" (it looks like a weights file: load it with dlfs.load_weights)"
+                if arrays and all(k.startswith("layers.") for k in arrays) else "")
+        raise not_a(path, WHAT, f"it has no 'meta' entry, which every checkpoint has{hint}")
+    try:
+        meta = json.loads(bytes(arrays.pop("meta")).decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as e:
+        raise not_a(path, WHAT, f"its 'meta' entry is not UTF-8 JSON ({type(e).__name__}: {e})") from None
+    if not isinstance(meta, dict):
+        raise not_a(path, WHAT, f"its 'meta' entry is JSON {type(meta).__name__}, not the object a checkpoint has")
     if meta.get("format") != FORMAT_VERSION:
         raise ValueError(f"{str(path)!r}: checkpoint format {meta.get('format')!r}, this dlfs reads {FORMAT_VERSION}")
+    missing = [k for k in _META_KEYS if k not in meta]
+    if missing:
+        raise not_a(path, WHAT, f"its metadata lacks {missing}")
 
     def section(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
-    optimizer = dict(meta["optimizer"], buffers={name: section(f"optim/{name}/") for name in meta["buffers"]})
-    history = dict(meta["history"], **{k: v.tolist() for k, v in section("history/").items()})
-    return Checkpoint(backend=meta["backend"], epoch=meta["epoch"], step=meta["step"], fit=meta["fit"],
-                      weights=section("weights/"), optimizer=optimizer, optimizer_config=meta["optimizer_config"],
-                      rng=meta["rng"], history=history, early_stopping=meta["early_stopping"],
-                      best_weights=section("best/") if meta["has_best_weights"] else None, extra=section("extra/"))
+    try:
+        optimizer = dict(meta["optimizer"], buffers={name: section(f"optim/{name}/") for name in meta["buffers"]})
+        history = dict(meta["history"], **{k: v.tolist() for k, v in section("history/").items()})
+        return Checkpoint(backend=meta["backend"], epoch=meta["epoch"], step=meta["step"], fit=meta["fit"],
+                          weights=section("weights/"), optimizer=optimizer,
+                          optimizer_config=meta["optimizer_config"], rng=meta["rng"], history=history,
+                          early_stopping=meta["early_stopping"],
+                          best_weights=section("best/") if meta["has_best_weights"] else None,
+                          extra=section("extra/"))
+    except (TypeError, ValueError, AttributeError) as e:  # metadata of the wrong shape: not ours
+        raise not_a(path, WHAT, f"its metadata is not a checkpoint's ({type(e).__name__}: {e})") from None
+
+
+_META_KEYS = ("backend", "epoch", "step", "fit", "optimizer_config", "rng", "history", "early_stopping",
+              "has_best_weights", "optimizer", "buffers")
 
 
 # --- checks ----------------------------------------------------------------------------------------------------
@@ -182,8 +214,9 @@ def optimizer_config(optim: Any) -> dict[str, Any]:
     return out
 
 
-def check_checkpoint_args(checkpoint_dir: Any, checkpoint_every: int, resume: bool) -> None:
-    """Validate ``fit``'s checkpoint arguments."""
+def check_checkpoint_args(checkpoint_dir: Any, checkpoint_every: int, resume: bool,
+                          overwrite: bool = False) -> None:
+    """Validate ``fit``'s checkpoint arguments (``overwrite``: its ``overwrite_checkpoint``)."""
     if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | os.PathLike):
         raise TypeError(f"checkpoint_dir: expected a directory path (str or os.PathLike) or None, got "
                         f"{type(checkpoint_dir).__name__} {checkpoint_dir!r}")
@@ -192,6 +225,9 @@ def check_checkpoint_args(checkpoint_dir: Any, checkpoint_every: int, resume: bo
     check_positive_int("checkpoint_every", checkpoint_every)
     if not isinstance(resume, bool):
         raise TypeError(f"resume: expected True or False, got {type(resume).__name__} {resume!r}")
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite_checkpoint: expected True or False, got {type(overwrite).__name__} "
+                        f"{overwrite!r}")
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir (the directory the interrupted run saved to)")
 
@@ -229,6 +265,7 @@ def _check_compatible(path: Path, ckpt: Checkpoint, weights: Mapping[str, np.nda
             why = "the learning-rate schedule" if k == "epochs" else "the batches"
             raise ValueError(f"resume: the checkpoint {str(path)!r} was made with {k}={ckpt.fit.get(k)!r}, this fit "
                              f"has {k}={fit.get(k)!r} ({why} would differ)")
+    _check_same_data(path, ckpt, fit)
     if ckpt.epoch > fit["epochs"]:
         raise ValueError(f"resume: the checkpoint {str(path)!r} is at epoch {ckpt.epoch}, beyond "
                          f"epochs={fit['epochs']}")
@@ -252,12 +289,87 @@ def _check_budget(path: Path, ckpt: Checkpoint, fit: Mapping[str, Any]) -> None:
                          f"with max_steps={ckpt.step} to get its result, or train afresh)")
 
 
+def _describe_fingerprint(fp: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name} {v['dtype']} {tuple(v['shape'])} blake2b {v['blake2b']}" for name, v in fp.items())
+
+
+def _check_same_data(path: Path, ckpt: Checkpoint, fit: Mapping[str, Any]) -> None:
+    """The training data must be the checkpoint's (its fingerprint); a checkpoint from before fingerprints were
+    recorded has none, and is not checked."""
+    saved, now = ckpt.fit.get("data"), fit.get("data")
+    if saved is None or now is None or saved == now:
+        return
+    raise ValueError(f"resume: the checkpoint {str(path)!r} was trained on other data: the checkpoint has "
+                     f"{_describe_fingerprint(saved)}; this fit has {_describe_fingerprint(now)} (resume with the "
+                     f"training data of the interrupted run, or train afresh with overwrite_checkpoint=True)")
+
+
 # --- what a Trainer does with them -----------------------------------------------------------------------------
+_HASH_CHUNK = 1 << 24  # bytes hashed at a time when an array is not contiguous (a copy of one chunk, not all)
+
+
+def array_fingerprint(a: np.ndarray) -> dict[str, Any]:
+    """``{"dtype", "shape", "blake2b"}`` of an array: its dtype (with byte order), shape and a 128-bit BLAKE2b
+    hash of its bytes in C order. Measured on Fashion-MNIST-sized data on the 2-core box: 0.07 s of CPU for uint8
+    (60000, 784), 47 MB; 0.36 s for float32, 188 MB (docs/robust_training.md)."""
+    a = np.asarray(a)
+    h = hashlib.blake2b(digest_size=16)
+    if a.flags.c_contiguous:
+        h.update(memoryview(a).cast("B") if a.size else b"")
+    else:
+        rows = max(1, _HASH_CHUNK // max(1, a[:1].nbytes))
+        for start in range(0, len(a), rows):
+            h.update(np.ascontiguousarray(a[start:start + rows]).tobytes())
+    return {"dtype": a.dtype.str, "shape": list(a.shape), "blake2b": h.hexdigest()}
+
+
+def data_fingerprint(X_train: np.ndarray, y_train: np.ndarray) -> dict[str, Any]:
+    """The training data's fingerprint a checkpoint records: ``array_fingerprint`` of X_train and of y_train."""
+    return {"X_train": array_fingerprint(X_train), "y_train": array_fingerprint(y_train)}
+
+
+def prepare_checkpoint_dir(directory: str | os.PathLike, resume: bool, overwrite: bool,
+                           write_probe: bool = True) -> None:
+    """Before the first epoch: a fresh run (``resume=False``) refuses a directory that already holds a checkpoint,
+    unless ``overwrite`` (``fit``'s ``overwrite_checkpoint``; the old checkpoint is then replaced, atomically, by
+    the run's first save); and the directory is created and checked writable (a probe file written and removed)
+    when ``write_probe``, so an unwritable place fails now, not after the first epoch's work."""
+    directory = Path(directory)
+    existing = directory / CHECKPOINT_FILE
+    if existing.is_dir():  # a save's rename would fail on it after the first epoch's work
+        find_checkpoint(directory)  # raises, naming it
+    if not resume and not overwrite and existing.exists():
+        try:
+            ckpt = load_checkpoint(existing)
+            what = (f"the checkpoint of a run at epoch {ckpt.epoch}, step {ckpt.step} (written by the "
+                    f"{ckpt.backend} backend)")
+        except (FileFormatError, ValueError) as e:
+            what = f"a {CHECKPOINT_FILE} that does not load ({e})"
+        raise FileExistsError(f"checkpoint_dir: {str(directory)!r} already holds {what}; a fresh run "
+                              f"(resume=False) would replace it. Pass resume=True to continue that run, "
+                              f"overwrite_checkpoint=True to replace it, or another checkpoint_dir")
+    if not write_probe:
+        return
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".dlfs-write-probe.", suffix=".tmp", dir=directory)
+        try:
+            os.write(fd, b"probe")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as e:
+        raise type(e)(f"checkpoint_dir: cannot write checkpoints to {str(directory)!r} ({type(e).__name__}: "
+                      f"{e.strerror or e}); choose a directory you can write to") from None
+
+
 def fit_config(X_train: np.ndarray, dtype: str, epochs: int, eval_every: int, batch_size: int, seed: int,
                early_stopping: bool, max_steps: int | None = None,
-               eval_every_steps: int | None = None) -> dict[str, Any]:
-    """The ``fit`` arguments a checkpoint records (JSON-ready)."""
-    return {"n_train": int(len(X_train)), "sample_shape": list(X_train.shape[1:]), "dtype": str(dtype),
+               eval_every_steps: int | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``fit`` arguments a checkpoint records (JSON-ready); ``data``: the training data's
+    ``data_fingerprint`` (recorded when there is one)."""
+    return {**({} if data is None else {"data": data}),
+            "n_train": int(len(X_train)), "sample_shape": list(X_train.shape[1:]), "dtype": str(dtype),
             "epochs": int(epochs), "eval_every": int(eval_every), "batch_size": int(batch_size), "seed": int(seed),
             "early_stopping": bool(early_stopping), "max_steps": None if max_steps is None else int(max_steps),
             "eval_every_steps": None if eval_every_steps is None else int(eval_every_steps)}

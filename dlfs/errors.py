@@ -36,6 +36,8 @@ def check_array(
         arr = np.asarray(x)
     if numeric and not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"{name}: expected a numeric array, got {describe(arr)}")
+    if numeric and np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(complex_message(name, arr))
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
@@ -47,6 +49,13 @@ def check_array(
         n_inf = int(np.isinf(arr).sum())
         raise ValueError(f"{name}: expected finite values, got {n_nan} NaN and {n_inf} inf in shape {arr.shape}")
     return arr
+
+
+def complex_message(name: str, x: Any) -> str:
+    """The message for a complex array where dlfs needs real numbers (it would otherwise train on the real part
+    with only NumPy's ``ComplexWarning``, or fail inside torch)."""
+    return (f"{name}: expected real numbers, got complex values ({describe(x)}); dlfs trains on real numbers: "
+            f"pass x.real, or np.abs(x), explicitly")
 
 
 def check_same_length(name_a: str, a: Any, name_b: str, b: Any) -> None:
@@ -184,6 +193,8 @@ def check_layer_input(owner: Any, x: Any) -> Any:
         kind = x.dtype.name
     if kind not in FLOAT_DTYPES:
         name = owner if isinstance(owner, str) else repr(owner)
+        if kind.startswith("complex"):
+            raise TypeError(complex_message(name, x))
         numeric = kind.startswith(("int", "uint", "bool"))
         hint = (" (cast it with x.astype(np.float32): a layer creates its weights in its input's dtype)" if numeric
                 else " (numbers, not strings or objects)")
@@ -269,3 +280,55 @@ def check_regression_data(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     y = y.reshape(len(y), 1)
     check_same_length("X", X, "y", y)
     return X, y
+
+
+# --- out of memory: name the layer -----------------------------------------------------------------------
+
+class LayerMemoryError(MemoryError):
+    """Out of memory in a layer's forward or backward pass; the message names the layer (its class and its
+    position in the network) and the allocation that failed. ``index`` is the layer's position (None when the
+    layer is not known, or used on its own); ``original`` the failed allocation's own message."""
+
+    def __init__(self, message: str, index: int | None, original: str) -> None:
+        super().__init__(message)
+        self.index, self.original = index, original
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """NumPy's ``MemoryError``, torch's CPU allocator (a ``RuntimeError`` "can't allocate memory") or its
+    ``OutOfMemoryError`` (CUDA)."""
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(e, RuntimeError) and "can't allocate memory" in str(e)
+
+
+def _failing_layer(e: BaseException, candidates: Sequence[Sequence[Any]]) -> int | None:
+    """The position of the layer whose code raised ``e``: the outermost frame of its traceback whose ``self``
+    is ``candidates[k][i]`` for some k (the layers, their torch modules). Read only when it failed."""
+    where = {id(obj): i for group in candidates for i, obj in enumerate(group)}
+    tb = e.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if owner is not None and id(owner) in where:
+            return where[id(owner)]
+        tb = tb.tb_next
+    return None
+
+
+def out_of_memory(e: BaseException, what: str, layers: Sequence[Any], *modules: Sequence[Any],
+                  alone: bool = False) -> LayerMemoryError:
+    """The error to raise instead of ``e``, an out-of-memory (``is_out_of_memory``) in ``what`` (``"the forward
+    pass"``, ``"a training step"``) of one of ``layers`` (a network's, in order; ``modules``: the same layers'
+    torch modules, which the torch backend calls directly). ``alone``: ``layers`` is one layer used on its own."""
+    if isinstance(e, LayerMemoryError) and (e.index is not None or alone):
+        return e  # named already, by the network (or, for a layer alone, by the layer)
+    original = e.original if isinstance(e, LayerMemoryError) else f"{type(e).__name__}: {str(e)[:300]}"
+    index = None if alone else _failing_layer(e, (layers, *modules))
+    if alone:
+        where = f"{what} of {layers[0]!r}"
+    elif index is not None:
+        where = f"{what} of layer {index} of {len(layers)} in the network, {layers[index]!r}"
+    else:
+        where = f"{what} of the network (in autograd's backward: no single layer to name)"
+    return LayerMemoryError(f"out of memory in {where}: {original}; use a smaller batch_size, or a smaller layer",
+                            index, original)

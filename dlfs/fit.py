@@ -38,17 +38,26 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from dlfs.checkpoint import Checkpointer, check_checkpoint_args, fit_config
-from dlfs.errors import check_flag
+from dlfs.checkpoint import (
+    Checkpointer,
+    check_checkpoint_args,
+    data_fingerprint,
+    fit_config,
+    prepare_checkpoint_dir,
+)
+from dlfs.errors import check_flag, is_out_of_memory, out_of_memory
 from dlfs.training import (
     BatchOrder,
     EarlyStopping,
     History,
+    check_eval_rows,
     check_fit_args,
     check_fit_options,
     check_step_options,
     check_trainer_args,
     diverged,
+    grown,
+    growth_limit,
 )
 
 Transform = Callable[[np.ndarray], Any]
@@ -116,6 +125,11 @@ class FitLoop:
     def _finish(self) -> None:
         """The run is over and its last checkpoint written (one process: nothing to wait for)."""
 
+    def _out_of_memory(self, e: BaseException, what: str) -> BaseException:
+        """The out-of-memory ``e`` (``is_out_of_memory``) as a ``LayerMemoryError`` naming the layer."""
+        layers = list(self.net.layers)
+        return out_of_memory(e, what, layers, [getattr(layer, "module", None) for layer in layers])
+
     # --- the shared interface -------------------------------------------------------------------------------
     def evaluate(self, X: np.ndarray, y: np.ndarray, transform: Transform | None = None,
                  batch_size: int | None = None) -> float:
@@ -126,13 +140,18 @@ class FitLoop:
         all n (each batch's loss weighted by its rows, so it equals the whole set's loss up to rounding).
         With neither, the whole set goes through the network at once.
         """
-        if transform is None and batch_size is None:
-            return self._loss_on(X, y)
+        check_eval_rows("evaluate", X)
         step = len(X) if batch_size is None else batch_size
         losses, rows = [], []
         for s in range(0, len(X), step):
-            x = X[s:s + step]
-            losses.append(self._loss_on(x if transform is None else transform(x), y[s:s + step]))
+            x = X[s:s + step] if step < len(X) else X
+            try:
+                losses.append(self._loss_on(x if transform is None else transform(x),
+                                            y[s:s + step] if step < len(X) else y))
+            except (MemoryError, RuntimeError) as e:
+                if not is_out_of_memory(e):
+                    raise
+                raise self._out_of_memory(e, "an evaluation") from None
             rows.append(len(x))
         if len(losses) == 1:
             return losses[0]
@@ -158,6 +177,7 @@ class FitLoop:
         max_steps: int | None = None,
         eval_every_steps: int | None = None,
         eval_batch_size: int | None = None,
+        overwrite_checkpoint: bool = False,
     ) -> History:
         """Train for ``epochs`` epochs of mini-batches of ``batch_size`` in the order ``BatchOrder(seed)`` gives.
 
@@ -194,7 +214,12 @@ class FitLoop:
         it (a directory they all read). A run that early stopping or ``max_steps`` ended is finished:
         resuming it trains nothing, and asking it for more steps than the budget that ended it is refused. A
         non-finite loss, or weights an update made non-finite, raise ``TrainingDiverged`` naming the epoch,
-        step and first non-finite layer.
+        step and first non-finite layer; so does a finite step loss that has grown by orders of magnitude
+        (``dlfs.training.grown``: more than 1e4 times the smallest step loss so far and 10 times the first).
+        A fresh run (``resume=False``) refuses a ``checkpoint_dir`` that already holds a checkpoint unless
+        ``overwrite_checkpoint=True`` (the run's first save then replaces it, atomically); the directory is
+        created and checked writable before the first epoch; a checkpoint records a fingerprint of X_train and
+        y_train, and a resume on other data is refused.
         ``log_grad_norm`` records the global gradient norm (mean and max over each epoch's steps) in
         ``History.grad_norm``/``grad_norm_max``.
         """
@@ -202,12 +227,13 @@ class FitLoop:
         check_step_options(transform, max_steps, eval_every_steps, eval_batch_size)
         X_train, y_train, X_test, y_test = check_fit_args(
             self.net, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, early_stopping, transform)
-        check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)
+        check_checkpoint_args(checkpoint_dir, checkpoint_every, resume, overwrite_checkpoint)
         self.optim.setup_decay(epochs)
         order = BatchOrder(len(X_train), batch_size, seed)
         batches = self._batches(X_train, y_train, order, transform)
+        data = None if checkpoint_dir is None else data_fingerprint(X_train, y_train)
         config = fit_config(X_train, self.net.dtype, epochs, eval_every, batch_size, seed, early_stopping,
-                            max_steps, eval_every_steps)
+                            max_steps, eval_every_steps, data)
         saver = Checkpointer(checkpoint_dir, checkpoint_every, self.backend, self.net, self.optim, order,
                              self._mask_streams(), config, extra=self._rng_extra)
         history, stopper, start, step = History(), EarlyStopping(), 0, 0
@@ -215,6 +241,13 @@ class FitLoop:
             ckpt = saver.restore(stopper)
             start, step, history = ckpt.epoch, ckpt.step, History(**ckpt.history)
             self._restore_rng_extra(ckpt.extra)
+        if checkpoint_dir is not None:  # before any epoch: another run's checkpoint, an unwritable place
+            prepare_checkpoint_dir(checkpoint_dir, resume, overwrite_checkpoint, write_probe=self.is_main_process)
+        # the growth rule's reference losses (dlfs.training.grown); restored from the history on resume, so a
+        # resumed run decides exactly as the uninterrupted one
+        first = history.step_loss[0] if history.step_loss else None
+        smallest = min(history.step_loss) if history.step_loss else math.inf
+        limit = growth_limit(first, smallest) if first is not None else math.inf
         self._check_start(config, start, step)
         finished = history.stopped_epoch is not None or history.stopped_step is not None
         last_step = epochs * len(order) if max_steps is None else min(max_steps, epochs * len(order))
@@ -242,10 +275,21 @@ class FitLoop:
             self._train_mode()
             losses, norms, stop = [], [], False
             for xb, yb in batches:
-                loss = self._forward_backward(xb, yb)
+                try:
+                    loss = self._forward_backward(xb, yb)
+                except (MemoryError, RuntimeError) as e:  # name the layer (torch calls its modules directly)
+                    if not is_out_of_memory(e):
+                        raise
+                    raise self._out_of_memory(e, "a training step") from None
                 step += 1
                 if not math.isfinite(loss):  # one scalar test per step; the culprit is looked up only on failure
                     raise diverged(epoch, step, loss, self.net.state_dict(), self.net.grad_dict())
+                if loss > limit:  # orders of magnitude above the run's losses so far: diverging, if still finite
+                    raise grown(epoch, step, loss, first, smallest, self.net.state_dict(), self.net.grad_dict())
+                if first is None or loss < smallest:
+                    first = loss if first is None else first
+                    smallest = min(smallest, loss)
+                    limit = growth_limit(first, smallest)
                 if log_grad_norm:
                     norms.append(self._grad_norm())
                 self._update()

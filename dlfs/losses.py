@@ -119,6 +119,10 @@ def class_targets(owner: str, target: Any, shape: tuple[int, ...], class_axis: i
                          f"of a sequence, {layout})")
     axis = class_axis % len(shape)
     C, positions = shape[axis], shape[:axis] + shape[axis + 1:]
+    if C < 2:  # softmax over one class is 1 whatever the logit: loss 0 and no gradient, for ever
+        raise ValueError(f"{owner}: expected logits over at least 2 classes, got C={C} (class axis {class_axis} of "
+                         f"shape {shape}); a softmax over one class is 1 for every input, so the loss is 0 and "
+                         f"nothing is learned (give the last layer one output per class, 2 for a yes/no target)")
     if weight is not None and len(weight) != C:
         raise ValueError(f"{owner} weight: expected C={C} class weights (one per class: the size of the logits' "
                          f"class axis {class_axis}, shape {shape}), got {len(weight)}")
@@ -133,6 +137,13 @@ def class_targets(owner: str, target: Any, shape: tuple[int, ...], class_axis: i
                             f"{describe(y)} (pass integer class indices with probabilities=False)")
         _no_ignore_index(owner, ignore_index, "class probabilities", positions)
         return ClassTargets(None, y)
+    if y.dtype == bool and y.shape != shape:  # True/False are no class indices (one-hot rows of bool are fine)
+        raise TypeError(f"{name}: expected integer class labels, got a bool array of shape {y.shape} (True/False); "
+                        f"convert it with y.astype(np.int64) for the classes 0 and 1")
+    if len(shape) == 2 and y.ndim == 2 and y.shape[1] == 1 and np.issubdtype(y.dtype, np.number):
+        raise ValueError(f"{name}: got labels of shape {y.shape}, one column; class labels are 1-D, one per sample "
+                         f"(flatten them to ({y.shape[0]},) with y.reshape(-1)), and 2-D labels are one-hot rows of "
+                         f"C={C} columns")
     if len(shape) == 2:  # (N,) labels or (N, C) one-hot rows: class_labels says what is wrong
         labels = class_labels(name, y, C, shape[0], ignore=ignore_index)
         one_hot = y.ndim == 2

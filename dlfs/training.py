@@ -6,6 +6,7 @@ each backend's ``Trainer`` supplies its step. (The losses' target checks are ``d
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -86,6 +87,22 @@ def check_momentum(momentum: Any) -> float:
     return check_probability("SGDMomentum momentum", momentum)
 
 
+def lr_at(lr: float, final_lr: float | None, decay_type: str | None, epochs: int, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (0-based; past the last, the last's) of ``lr_schedule``, computed
+    alone: nothing proportional to ``epochs`` is allocated (``fit(epochs=10**10)`` must not need 74 GiB for a
+    schedule). The same NumPy expressions on a one-element array, so the same bits as ``lr_schedule(...)[epoch]``
+    (tested)."""
+    epoch = min(epoch, epochs - 1)
+    if decay_type is None or epochs == 1:
+        return float(lr)
+    assert final_lr is not None
+    if epoch == epochs - 1:
+        return float(final_lr)
+    t = np.array([epoch], dtype=np.float64) / (epochs - 1)
+    out = lr - (lr - final_lr) * t if decay_type == "linear" else lr * (final_lr / lr) ** t
+    return float(out[0])
+
+
 def lr_schedule(lr: float, final_lr: float | None, decay_type: str | None, epochs: int) -> np.ndarray:
     """The learning rate of each epoch: ``lr`` in epoch 0, exactly ``final_lr`` in epoch ``epochs - 1``.
 
@@ -135,6 +152,7 @@ def check_fit_args(
         X_test = check_array("X_test", X_test, ndim=X_train.ndim)
         y_test = check_array("y_test", y_test, ndim=y_train.ndim)
         check_same_length("X_test", X_test, "y_test", y_test)
+        check_eval_rows("X_test", X_test, " (pass X_test=None and y_test=None to train without evaluating)")
         if X_test.shape[1:] != X_train.shape[1:]:
             raise ValueError(f"X_test: expected samples of shape {X_train.shape[1:]} like X_train, "
                              f"got {X_test.shape[1:]}")
@@ -153,6 +171,14 @@ def check_fit_args(
         if y is not None:
             net.loss.check_target(np.broadcast_to(out, (len(y), *out.shape[1:])), y)
     return X_train, y_train, X_test, y_test
+
+
+def check_eval_rows(name: str, X: Any, hint: str = "") -> None:
+    """An evaluation set needs at least one sample: the mean loss of none is NaN, which early stopping would then
+    compare."""
+    if len(X) == 0:
+        raise ValueError(f"{name}: expected at least one sample to evaluate on, got 0 rows (shape "
+                         f"{tuple(np.shape(X))}); the mean loss of no samples is undefined (NaN){hint}")
 
 
 def transformed_batch(transform: Callable[[np.ndarray], Any], x: np.ndarray, what: str) -> np.ndarray:
@@ -339,6 +365,33 @@ def diverged(epoch: int, step: int, loss: float | None, weights: Mapping[str, np
            f"gradients with Adam/AdaGrad(clip_norm=...))")
     key = bad_w[0] if bad_w else (bad_g[0] if bad_g else None)
     return TrainingDiverged(msg, epoch, step, key)
+
+
+# The growth rule, beside the non-finite one: a finite step loss that has grown by orders of magnitude is a run
+# diverging (a learning rate of 1e30 trains on at losses of 1e30 otherwise). Both conditions must hold:
+GROWTH_FACTOR = 1e4  # more than this many times the smallest step loss of the run so far, and
+GROWTH_FLOOR = 10.0  # more than this many times the run's first step loss (a loss near 0 may rise a lot)
+
+
+def growth_limit(first: float | None, smallest: float) -> float:
+    """The step loss above which ``grown`` stops the run: ``max(GROWTH_FACTOR * smallest, GROWTH_FLOOR *
+    first)``; infinite (no limit) before the first step and when a loss is negative (negative class weights),
+    where ratios mean nothing."""
+    if first is None or first <= 0 or smallest < 0:
+        return math.inf
+    return max(GROWTH_FACTOR * smallest, GROWTH_FLOOR * first)
+
+
+def grown(epoch: int, step: int, loss: float, first: float, smallest: float, weights: Mapping[str, np.ndarray],
+          grads: Mapping[str, np.ndarray]) -> TrainingDiverged:
+    """The error both Trainers raise when step ``step``'s finite ``loss`` is above ``growth_limit(first,
+    smallest)``; the same text in both backends (it names where the weights and gradients are largest)."""
+    (kw, w), (kg, g) = _largest(weights), _largest(grads)
+    msg = (f"training diverged at epoch {epoch}, step {step}: the loss {loss:.3g} is more than {GROWTH_FACTOR:g} "
+           f"times the smallest step loss so far ({smallest:.3g}) and {GROWTH_FLOOR:g} times the first "
+           f"({first:.3g}); largest |weight| {w:.1e} in {kw!r}, largest |gradient| {g:.1e} in {kg!r} (lower the "
+           f"learning rate, or clip the gradients with Adam/AdaGrad(clip_norm=...))")
+    return TrainingDiverged(msg, epoch, step, None)
 
 
 def _largest(state: Mapping[str, np.ndarray]) -> tuple[str, float]:

@@ -1,7 +1,8 @@
 """Divergence guards: a run whose loss or weights go NaN/inf stops with ``TrainingDiverged`` naming the epoch,
 the step and the first layer (state-dict key) whose weights or gradients went non-finite, with the same message
-in both backends; no checkpoint ever holds the diverged weights. ``log_grad_norm`` records the global gradient
-norm of every epoch, before clipping, equal in both backends."""
+in both backends; so does a run whose finite loss grows by orders of magnitude (the growth rule); no checkpoint
+ever holds the diverged weights. ``log_grad_norm`` records the global gradient norm of every epoch, before
+clipping, equal in both backends."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def _poison(net, layer: int) -> None:
 
 
 def test_an_exploding_run_stops_with_the_same_message_in_both_backends():
-    """lr=10 with momentum: the squared error overflows to inf in epoch 27, before any weight does."""
+    """lr=10 with momentum: the second step's loss is 9.2e10, 4e8 times the first (215). The growth rule stops the
+    run there (before this rule it trained on to epoch 27, where the squared error overflowed to inf)."""
     errors = {}
     for name in dlfs.BACKENDS:
         B = dlfs.backend(name)
@@ -49,10 +51,44 @@ def test_an_exploding_run_stops_with_the_same_message_in_both_backends():
             errors[name] = _diverge(B, _net(B), B.SGDMomentum(lr=10.0, momentum=0.9))
     s, t = errors["scratch"], errors["torch"]
     assert str(s) == str(t)
-    assert isinstance(s, FloatingPointError) and (s.epoch, s.step, s.key) == (27, 106, None)
-    assert re.fullmatch(r"training diverged at epoch 27, step 106: the loss is inf; no weight or gradient is NaN or "
-                        r"inf yet: largest \|weight\| 1\.\de\+154 in 'layers.2.B', largest \|gradient\| 2\.\de\+154 in "
-                        r"'layers.2.B' \(lower the learning rate, or clip the gradients with .*\)", str(s))
+    assert isinstance(s, FloatingPointError) and (s.epoch, s.step, s.key) == (1, 2, None)
+    assert re.fullmatch(r"training diverged at epoch 1, step 2: the loss 9\.24e\+10 is more than 10000 times the "
+                        r"smallest step loss so far \(215\) and 10 times the first \(215\); largest \|weight\| "
+                        r"1\.3e\+02 in 'layers.0.W', largest \|gradient\| 2\.4e\+09 in 'layers.0.W' \(lower the "
+                        r"learning rate, or clip the gradients with .*\)", str(s))
+
+
+def test_a_loss_that_overflows_in_one_step_is_named_as_such():
+    """lr=1e160 on a linear model: the second step's predictions are 1e161, their squared error overflows to inf
+    while every weight and gradient is still finite (the non-finite rule, which the growth rule does not
+    pre-empt: the loss went from 215 to inf in one step)."""
+    messages = []
+    for name in dlfs.BACKENDS:
+        B = dlfs.backend(name)
+        net = B.NeuralNetwork([B.Dense(2)], B.MeanSquaredError(), seed=1, dtype="float64")
+        with np.errstate(over="ignore"):
+            err = _diverge(B, net, B.SGD(lr=1e160), epochs=3)
+        assert (err.epoch, err.step, err.key) == (1, 2, None)
+        messages.append(str(err))
+    assert messages[0] == messages[1]
+    assert re.fullmatch(r"training diverged at epoch 1, step 2: the loss is inf; no weight or gradient is NaN or "
+                        r"inf yet: largest \|weight\| 9\.2e\+160 in 'layers.0.W', largest \|gradient\| 3\.0e\+161 "
+                        r"in 'layers.0.W' \(lower the learning rate, .*\)", messages[0])
+
+
+def test_a_slow_blow_up_is_stopped_by_the_growth_rule_in_the_same_step_in_both_backends():
+    """SGD(lr=0.7) on a linear model is just past stable: the loss grows about 1.6x per step from 205, and
+    passes 1e4 times its smallest at step 31 (epoch 8), in both backends alike."""
+    messages = []
+    for name in dlfs.BACKENDS:
+        B = dlfs.backend(name)
+        net = B.NeuralNetwork([B.Dense(2)], B.MeanSquaredError(), seed=1, dtype="float64")
+        err = _diverge(B, net, B.SGD(lr=0.7))
+        assert (err.epoch, err.step, err.key) == (8, 31, None)
+        messages.append(str(err))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("training diverged at epoch 8, step 31: the loss 2.18e+06 is more than 10000 "
+                                  "times the smallest step loss so far (205) and 10 times the first (205)")
 
 
 def test_a_nan_weight_is_named_by_its_layer():
@@ -89,11 +125,12 @@ def test_an_update_that_overflows_the_weights_is_caught_at_the_end_of_its_epoch(
 
 
 def test_a_diverged_epoch_is_never_checkpointed(tmp_path, B):
-    with np.errstate(over="ignore"):
-        err = _diverge(B, _net(B), B.SGDMomentum(lr=10.0, momentum=0.9), checkpoint_dir=tmp_path)
+    net = B.NeuralNetwork([B.Dense(2)], B.MeanSquaredError(), seed=1, dtype="float64")
+    err = _diverge(B, net, B.SGD(lr=0.7), checkpoint_dir=tmp_path)
     ckpt = load_checkpoint(tmp_path)
-    assert ckpt.epoch == err.epoch - 1 == 26
+    assert ckpt.epoch == err.epoch - 1 == 7
     assert all(np.isfinite(v).all() for v in ckpt.weights.values())
+    assert max(ckpt.history["step_loss"]) < 1e4 * min(ckpt.history["step_loss"])  # only the run before it
 
 
 # --- gradient-norm logging --------------------------------------------------------------------------------------

@@ -369,7 +369,7 @@ def test_weights_files_fail_clearly(B, tmp_path, suffix):
     for name, content in [("truncated", data[: len(data) // 2]), ("garbage", b"not a weights file" * 9),
                           ("empty", b"")]:
         (tmp_path / f"{name}{suffix}").write_bytes(content)
-        with pytest.raises(WeightsFileError, match=f"{name}{suffix}' is damaged, truncated or not"):
+        with pytest.raises(WeightsFileError, match=f"{name}{suffix}' is not a dlfs weights file"):
             dlfs.load_weights(net, tmp_path / f"{name}{suffix}")
     other = _net(B, [B.Dense(8, B.Tanh()), B.Dense(7), B.Dense(3)], shape)
     with pytest.raises(ValueError, match=r"key 'layers.1.W' expected shape \(8, 7\), got \(8, 6\)"):

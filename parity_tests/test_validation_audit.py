@@ -25,6 +25,7 @@ from dlfs import data as D
 from dlfs import metrics as M
 from dlfs.data import loaders
 from dlfs.exchange import load_weights
+from dlfs.io import FileFormatError
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "validation.md"
@@ -513,7 +514,8 @@ AUDIT: list[tuple[str, list[Row]]] = [
         row("load_dataset", "name='cifar'", lambda B, t: D.load_dataset("cifar"), ValueError,
             "dataset: expected one of ['digits', 'fashion-mnist', 'mnist'], got 'cifar'", backends="-"),
         row("load_mnist", "files missing, no download", lambda B, t: D.load_mnist(t), FileNotFoundError,
-            "MNIST not found: train-images-idx3-ubyte.gz", "Pass download=True (--download on the command line)",
+            "MNIST not found: train-images-idx3-ubyte.gz",
+            "Pass download=True (--download on the command line of experiments demo, cnn, ladder and autoencoder)",
             backends="-"),
         row("load_fashion_mnist", "files missing", lambda B, t: _no_system_fashion(t), FileNotFoundError,
             "Fashion-MNIST not found", "apt-get install -y dataset-fashion-mnist", backends="-"),
@@ -618,7 +620,7 @@ AUDIT: list[tuple[str, list[Row]]] = [
         row("dlfs parity", "--dtype float16", lambda B, t: cli("parity", "dense", "--dtype", "float16"), SystemExit,
             "argument --dtype: invalid choice: 'float16' (choose from 'float32', 'float64')", backends="-"),
         row("dlfs concepts", "--results: a file that is not JSON", lambda B, t: cli(
-            "concepts", "--results", str(write(t / "r.json", "x"))), ValueError, "not valid JSON", backends="-"),
+            "concepts", "--results", str(write(t / "r.json", "x"))), FileFormatError, "not valid JSON", backends="-"),
         row("dlfs run", "unknown experiment 'nope'", lambda B, t: cli("run", "nope"), SystemExit,
             "dlfs: error: unknown experiment 'nope' (known: ", backends="-"),
         row("dlfs run", "an experiment's bad option (--epochs 0)", lambda B, t: cli("run", "demo", "--epochs", "0"),

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dlfs.errors import check_forward_called, check_layer_input
+from dlfs.errors import check_forward_called, check_layer_input, out_of_memory
 from dlfs.exchange import check_state
 
 
@@ -113,9 +113,12 @@ class Layer:
         return input_
 
     def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
-        x = self._prepare(input_)
-        for op in self.operations:
-            x = op.forward(x, training)
+        try:
+            x = self._prepare(input_)
+            for op in self.operations:
+                x = op.forward(x, training)
+        except MemoryError as e:  # name the layer (a network names its position too)
+            raise out_of_memory(e, "the forward pass", [self], alone=True) from None
         self.output = x
         return x
 
@@ -125,8 +128,11 @@ class Layer:
             raise ValueError(f"{self!r}.backward: expected a gradient of shape "
                              f"{self.output.shape} (the output's), got {output_grad.shape}")
         g = output_grad
-        for op in reversed(self.operations):
-            g = op.backward(g)
+        try:
+            for op in reversed(self.operations):
+                g = op.backward(g)
+        except MemoryError as e:
+            raise out_of_memory(e, "the backward pass", [self], alone=True) from None
         return g
 
     def _param_ops(self) -> list[ParamOperation]:

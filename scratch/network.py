@@ -12,7 +12,9 @@ from dlfs.errors import (
     check_forward_called,
     check_instance,
     check_layers,
+    check_positive_int,
     check_seed,
+    out_of_memory,
 )
 from dlfs.exchange import check_state
 from scratch.base import Layer, Operation, ParamOperation
@@ -57,16 +59,22 @@ class NeuralNetwork:
     def forward(self, x_batch: np.ndarray, training: bool = True) -> np.ndarray:
         """x_batch (batch, ...) -> prediction (batch, out)."""
         x = self._cast("x_batch", x_batch)
-        for layer in self.layers:
-            x = layer.forward(x, training)
+        try:
+            for layer in self.layers:
+                x = layer.forward(x, training)
+        except MemoryError as e:  # name the layer and its position (dlfs.errors.out_of_memory)
+            raise out_of_memory(e, "the forward pass", self.layers) from None
         return x
 
     def backward(self, loss_grad: np.ndarray) -> np.ndarray:
         """dL/dprediction -> dL/dx_batch; parameter gradients land in ``grad_dict()``."""
         check_forward_called("NeuralNetwork", hasattr(self.layers[-1], "output"))
         g = np.asarray(loss_grad).astype(self.dtype, copy=False)
-        for layer in reversed(self.layers):
-            g = layer.backward(g)
+        try:
+            for layer in reversed(self.layers):
+                g = layer.backward(g)
+        except MemoryError as e:
+            raise out_of_memory(e, "the backward pass", self.layers) from None
         return g
 
     def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
@@ -100,6 +108,14 @@ class NeuralNetwork:
                 for k, v in layer.state_dict().items()}
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        """Load a canonical state dict (what ``dlfs.load_weights`` reads from a file).
+
+        A network that has not seen an input yet has no parameters; when its first layer is a
+        Dense, the file's ``layers.0.W`` (in, out) gives the input width and the network is built
+        from it here; otherwise the error says which call to make first.
+        """
+        if not self._has_parameters():
+            self._build_from_state(state)
         check_state("NeuralNetwork", {k: v.shape for k, v in self.state_dict().items()}, state)
         for i, layer in enumerate(self.layers):
             prefix = f"layers.{i}."
@@ -109,6 +125,57 @@ class NeuralNetwork:
     def grad_dict(self) -> dict[str, np.ndarray]:
         return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers)
                 for k, v in layer.grad_dict().items()}
+
+    def _has_parameters(self) -> bool:
+        """Whether every layer has its parameters (a layer creates them on its first input)."""
+        try:
+            self.state_dict()
+        except RuntimeError:  # Layer._require_built: no parameters before the first input
+            return False
+        return True
+
+    def _build_from_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Create the parameters of a fresh network from ``state``'s shapes: a first Dense layer's
+        ``W`` (in, out) says the input is (batch, in); then one inference forward of zeros builds
+        every layer (the weights it draws are replaced by ``state``'s)."""
+        w = state.get("layers.0.W")
+        first = self.layers[0]
+        if type(first).__name__ == "Dense" and w is not None and np.ndim(w) == 2:
+            self.forward(np.zeros((1, np.shape(w)[0]), dtype=self.dtype), training=False)
+            return
+        raise RuntimeError(
+            f"NeuralNetwork.load_state_dict (dlfs.load_weights): this network has not seen an "
+            f"input yet, so its layers have no parameters to load into, and the file's shapes do "
+            f"not give the input's shape (the first layer is {first!r}); build it with one batch "
+            f"of your input first, net.forward(X[:1], training=False), then call "
+            f"dlfs.load_weights(net, path) again")
+
+    def predict(self, X: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """The network's output for ``X``: (n, ...) -> (n, out), NumPy in and out.
+
+        Inference mode (no dropout; nothing kept for a backward pass), ``batch_size`` samples at
+        a time (bounded memory; None: all at once). For a classifier the output is the logits;
+        their argmax over the last axis is the predicted class (``predict_classes``).
+        """
+        X = check_array("NeuralNetwork.predict X", X)
+        if X.ndim == 0 or len(X) == 0:
+            raise ValueError(f"NeuralNetwork.predict X: expected at least one sample (n, ...), "
+                             f"got shape {X.shape}")
+        if batch_size is None:
+            return self.forward(X, training=False)
+        n = check_positive_int("NeuralNetwork.predict batch_size", batch_size)
+        return np.concatenate([self.forward(X[i:i + n], training=False)
+                               for i in range(0, len(X), n)])
+
+    def predict_classes(self, X: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """The predicted class of each sample: the argmax of ``predict(X)`` over its last axis,
+        (n, C) -> (n,) int64 (per position for a sequence model's (n, T, C)). Needs C >= 2."""
+        out = self.predict(X, batch_size)
+        if out.shape[-1] < 2:
+            raise ValueError(f"NeuralNetwork.predict_classes: the network gives {out.shape[-1]} "
+                             f"output per sample, and the argmax of one value is always class 0; "
+                             f"threshold predict(X) instead")
+        return np.argmax(out, axis=-1).astype(np.int64)
 
     def __repr__(self) -> str:
         return f"NeuralNetwork([{', '.join(map(repr, self.layers))}], {self.loss!r})"

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from dlfs.checkpoint import check_optimizer_state
-from dlfs.training import check_decay, check_momentum, lr_schedule, unscheduled_decay
+from dlfs.training import check_decay, check_momentum, lr_at, unscheduled_decay
 from scratch.network import NeuralNetwork
 
 
@@ -80,7 +80,7 @@ class Optimizer:
         check_decay(lr, final_lr, decay_type)
         self.lr, self.first_lr, self.final_lr, self.decay_type = lr, lr, final_lr, decay_type
         self.net: NeuralNetwork | None = None
-        self._lrs = np.array([lr])
+        self._epochs = 1
         self._scheduled = False
         self.epoch = 0
 
@@ -91,11 +91,12 @@ class Optimizer:
     def setup_decay(self, epochs: int) -> None:
         """Called by the Trainer before training: the schedule covers ``epochs`` epochs, and any
         state the optimiser keeps (momentum's velocities) starts afresh, as the torch backend's new
-        ``torch.optim``."""
-        self._lrs = lr_schedule(self.first_lr, self.final_lr, self.decay_type, epochs)
+        ``torch.optim``. Each epoch's rate is computed when it starts (``lr_at``): nothing
+        proportional to ``epochs`` is allocated."""
+        self._epochs = epochs
         self._scheduled = True
         self.epoch = 0
-        self.lr = float(self._lrs[0])
+        self.lr = lr_at(self.first_lr, self.final_lr, self.decay_type, epochs, 0)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -106,7 +107,7 @@ class Optimizer:
         if self.decay_type is not None and not self._scheduled:
             raise unscheduled_decay(self)
         self.epoch += 1
-        self.lr = float(self._lrs[min(self.epoch, len(self._lrs) - 1)])
+        self.lr = lr_at(self.first_lr, self.final_lr, self.decay_type, self._epochs, self.epoch)
 
     def step(self) -> None:
         if self.net is None:

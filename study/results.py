@@ -9,12 +9,11 @@ of every concept without timestamps, and changes only through `dlfs regenerate`.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from dlfs.io import save_json
+from dlfs.io import FileFormatError, not_a, read_json, save_json
 from study.concepts import ROOT, keys
 
 RECORD = ROOT / "docs" / "parity_results.json"
@@ -34,14 +33,36 @@ def cache_path() -> Path:
     return cache_dir() / "parity.json"
 
 
+RESULTS = "dlfs parity results file (JSON)"  # what a file that fails to load is said not to be
+
+
 def load(path: str | os.PathLike) -> dict[str, Any]:
-    """Results ``{concept: {dtype: summary}}`` from ``path`` (empty when the file does not exist)."""
+    """Results ``{concept: {dtype: summary}}`` from ``path`` (empty when the file does not exist).
+
+    A file that is not one (empty, not JSON, JSON of another shape, binary, a directory) raises
+    ``dlfs.io.FileFormatError`` naming it and saying why (delete it and run `dlfs parity` again).
+    """
     try:
-        return json.loads(Path(path).read_text())
+        data = read_json(path, RESULTS, "results file")
     except FileNotFoundError:
         return {}
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e}); delete it and run `dlfs parity` again") from None
+    except FileFormatError as e:
+        raise FileFormatError(f"{e}; delete it and run `dlfs parity` again") from None
+    bad = _not_results(data)
+    if bad:
+        raise not_a(path, RESULTS, f"{bad}; delete it and run `dlfs parity` again")
+    return data
+
+
+def _not_results(data: Any) -> str | None:
+    """Why ``data`` is not ``{concept: {dtype: summary dict}}``, or None when it is."""
+    if not isinstance(data, dict):
+        return f"it holds JSON {type(data).__name__}, not the object {{concept: {{dtype: summary}}}} of results"
+    for key, by_dtype in data.items():
+        if not isinstance(by_dtype, dict) or not all(isinstance(v, dict) for v in by_dtype.values()):
+            return (f"its entry {key!r} is not {{dtype: summary}} (got {type(by_dtype).__name__}): JSON, but "
+                    f"not dlfs's parity results")
+    return None
 
 
 def latest(path: str | os.PathLike | None = None) -> tuple[dict[str, Any], Path]:
