@@ -15,7 +15,10 @@ from dlfs.errors import (
     check_forward_called,
     check_instance,
     check_layers,
+    check_positive_int,
     check_seed,
+    is_out_of_memory,
+    out_of_memory,
 )
 from dlfs.exchange import check_state
 from torch_impl.base import TORCH_DTYPES, TorchLayer, to_numpy, to_tensor
@@ -60,19 +63,31 @@ class NeuralNetwork:
             return
         h = x
         with torch.no_grad():
-            for layer in self.layers:
-                layer.build(h)
-                layer.module.eval()  # no dropout draws while building
-                h = layer.module(h)
+            try:
+                for layer in self.layers:
+                    layer.build(h)
+                    layer.module.eval()  # no dropout draws while building
+                    h = layer.module(h)
+            except (MemoryError, RuntimeError) as e:  # name the layer and its position
+                if not is_out_of_memory(e):
+                    raise
+                raise out_of_memory(e, "the forward pass", self.layers,
+                                    [layer.module for layer in self.layers]) from None
         self.module = nn.Sequential(*[layer.module for layer in self.layers])
         self._built = True
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         """Run the layers in turn, checking each input fits (a clear error, not a shape trace)."""
         h = x
-        for layer in self.layers:
-            layer._check_input(h)
-            h = layer.module(h)
+        try:
+            for layer in self.layers:
+                layer._check_input(h)
+                h = layer.module(h)
+        except (MemoryError, RuntimeError) as e:  # name the layer and its position
+            if not is_out_of_memory(e):
+                raise
+            raise out_of_memory(e, "the forward pass", self.layers,
+                                [layer.module for layer in self.layers]) from None
         return h
 
     def forward(self, x_batch: Any, training: bool = True) -> np.ndarray:
@@ -92,7 +107,12 @@ class NeuralNetwork:
             raise ValueError(f"NeuralNetwork.backward: expected a gradient of shape "
                              f"{tuple(self._out.shape)}, got {tuple(g.shape)}")
         self.module.zero_grad(set_to_none=True)
-        self._out.backward(g)
+        try:
+            self._out.backward(g)
+        except (MemoryError, RuntimeError) as e:
+            if not is_out_of_memory(e):
+                raise
+            raise out_of_memory(e, "the backward pass", self.layers) from None
         return to_numpy(self._x.grad)
 
     def train_batch(self, x_batch: Any, y_batch: Any) -> float:
@@ -111,6 +131,14 @@ class NeuralNetwork:
                 for k, v in layer.state_dict().items()}
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        """Load a canonical state dict (what ``dlfs.load_weights`` reads from a file).
+
+        A network that has not seen an input yet has no parameters; when its first layer is a
+        Dense, the file's ``layers.0.W`` (in, out) gives the input width and the network is built
+        from it here; otherwise the error says which call to make first.
+        """
+        if not self._built:
+            self._build_from_state(state)
         check_state("NeuralNetwork", {k: v.shape for k, v in self.state_dict().items()}, state)
         for i, layer in enumerate(self.layers):
             prefix = f"layers.{i}."
@@ -120,6 +148,55 @@ class NeuralNetwork:
     def grad_dict(self) -> dict[str, np.ndarray]:
         return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers)
                 for k, v in layer.grad_dict().items()}
+
+    def _build_from_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Create the parameters of a fresh network from ``state``'s shapes: a first Dense layer's
+        ``W`` (in, out) says the input is (batch, in); then ``build`` on zeros creates every layer
+        (the weights it draws are replaced by ``state``'s)."""
+        w = state.get("layers.0.W")
+        first = self.layers[0]
+        if type(first).__name__ == "Dense" and w is not None and np.ndim(w) == 2:
+            self.build(self.tensor("x", np.zeros((1, np.shape(w)[0]), dtype=self.dtype)))
+            return
+        raise RuntimeError(
+            f"NeuralNetwork.load_state_dict (dlfs.load_weights): this network has not seen an "
+            f"input yet, so its layers have no parameters to load into, and the file's shapes do "
+            f"not give the input's shape (the first layer is {first!r}); build it with one batch "
+            f"of your input first, net.forward(X[:1], training=False), then call "
+            f"dlfs.load_weights(net, path) again")
+
+    def predict(self, X: Any, batch_size: int | None = None) -> np.ndarray:
+        """The network's output for ``X``: (n, ...) -> (n, out), NumPy in and out.
+
+        Inference mode (``module.eval()``: no dropout) under ``torch.no_grad()`` (no graph kept),
+        ``batch_size`` samples at a time (bounded memory; None: all at once). For a classifier the
+        output is the logits; their argmax over the last axis is the predicted class
+        (``predict_classes``).
+        """
+        X = check_array("NeuralNetwork.predict X", X)
+        if X.ndim == 0 or len(X) == 0:
+            raise ValueError(f"NeuralNetwork.predict X: expected at least one sample (n, ...), "
+                             f"got shape {X.shape}")
+        n = len(X) if batch_size is None else check_positive_int(
+            "NeuralNetwork.predict batch_size", batch_size)
+        outs = []
+        with torch.no_grad():
+            for i in range(0, len(X), n):
+                x = self.tensor("NeuralNetwork.predict X", X[i:i + n])
+                self.build(x)
+                self.module.eval()
+                outs.append(to_numpy(self._run(x)))
+        return np.concatenate(outs)
+
+    def predict_classes(self, X: Any, batch_size: int | None = None) -> np.ndarray:
+        """The predicted class of each sample: the argmax of ``predict(X)`` over its last axis,
+        (n, C) -> (n,) int64 (per position for a sequence model's (n, T, C)). Needs C >= 2."""
+        out = self.predict(X, batch_size)
+        if out.shape[-1] < 2:
+            raise ValueError(f"NeuralNetwork.predict_classes: the network gives {out.shape[-1]} "
+                             f"output per sample, and the argmax of one value is always class 0; "
+                             f"threshold predict(X) instead")
+        return np.argmax(out, axis=-1).astype(np.int64)
 
     def __repr__(self) -> str:
         return f"NeuralNetwork([{', '.join(map(repr, self.layers))}], {self.loss!r})"
