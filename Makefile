@@ -83,8 +83,13 @@ experiments: setup
 	$(BIN)/python -m experiments.char_lstm --cell lstm --backend both --threads 1 --out runs/char-lstm --overwrite
 	$(BIN)/python -m experiments.autoencoder --dataset digits --backend both --out runs/autoencoder --overwrite
 
+# The table at one thread per library (the trusted setting: both interleaved in one process, peak memory from fresh
+# processes), the same at two threads with each library timed alone in its own processes, and the batch-size series
+# with its plot (docs/benchmarks.md).
 bench: setup
 	$(BIN)/python -m benchmarks --threads 1 --json runs/benchmarks.json
+	$(BIN)/python -m benchmarks --threads 2 --method processes --no-memory --json runs/benchmarks-2threads.json
+	$(BIN)/python -m benchmarks.bench_batch --threads 1 --json runs/bench-batch.json --png runs/bench-batch.png
 
 # Data-parallel throughput: chapter 5's CNN in one process and on 2 torchrun ranks (gloo, 127.0.0.1), samples/s.
 bench-ddp: setup

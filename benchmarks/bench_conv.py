@@ -15,7 +15,7 @@ import numpy as np
 import dlfs
 from benchmarks.common import layer_pair_time, row
 
-TARGET = 1.5
+TARGET = 1.0
 
 
 def bench_conv(name: str, N: int, C: int, O: int, H: int, k: int, repeats: int) -> dict[str, Any]:

@@ -176,6 +176,64 @@ def test_kl_gradient_finite_differences(dof, exaggeration):
         assert abs(S._kl_gradient(P, Y, dof)[0] - np.sum(P[off] * np.log(P[off] / Q[off]))) < 1e-12
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("n_components,dof,exaggeration", [(2, 1.0, 1.0), (2, 1.0, 12.0), (3, 2.0, 1.0),
+                                                          (2, 0.5, 12.0)])
+def test_blocked_gradient_across_blocks(monkeypatch, P_digits, dtype, n_components, dof, exaggeration):
+    """The optimisers' gradient (``_gradient``: rows [s, e) against columns [s, n), each pair once) with 7 rows a
+    block, 43 blocks and a ragged last one, against the book form's per-row formula and torch's autograd of the
+    cost; at n = 300 the default block holds every row, so only a small block exercises the transposed terms."""
+    import scratch.tsne as book
+
+    Y = _embedding(6, n_components).astype(dtype)
+    P = P_digits.astype(dtype)
+    whole = {"scratch": S._gradient(P, Y, dof, exaggeration), "torch": T._gradient(
+        torch.from_numpy(P), torch.from_numpy(Y), dof, exaggeration).numpy()}
+    for mod in (S, T):
+        monkeypatch.setattr(mod, "_BLOCK_ELEMENTS", 7 * N)
+    blocked = {"scratch": S._gradient(P, Y, dof, exaggeration), "torch": T._gradient(
+        torch.from_numpy(P), torch.from_numpy(Y), dof, exaggeration).numpy()}
+    Yt = torch.from_numpy(Y.copy()).requires_grad_(True)
+    T._kl(torch.from_numpy(P), Yt, dof, exaggeration).backward()
+    reference = book._gradient(exaggeration * P, Y, dof)  # the paper's sum over j, one row at a time
+    report = ParityReport(f"tsne blocked gradient (k={n_components}, dof={dof}, a={exaggeration})", dtype)
+    for name in ("scratch", "torch"):
+        assert blocked[name].dtype == np.dtype(dtype)
+        report.add(compare(f"{name} 7-row blocks vs book", blocked[name], reference, dtype=dtype))
+        report.add(compare(f"{name} 7-row blocks vs one block", blocked[name], whole[name], dtype=dtype))
+        report.add(compare(f"{name} 7-row blocks vs torch autograd", blocked[name], Yt.grad, dtype=dtype))
+    assert np.abs(reference).max() > 1e-3  # a real gradient, not a vanishing one
+
+
+def test_torch_optimiser_gradient_is_autograds(P_digits):
+    """torch's TSNE steps with ``_gradient`` (written out, no (n, n) tensor kept); ``_kl``'s autograd is its
+    referee, at the tiny start (1e-4) and on a spread-out embedding, with and without exaggeration."""
+    for scale, exaggeration in ((1e-4, 12.0), (3.0, 1.0), (30.0, 1.0)):
+        Y = torch.from_numpy(scale * np.random.default_rng(7).standard_normal((N, 2))).requires_grad_(True)
+        P = torch.from_numpy(P_digits)
+        T._kl(P, Y, 1.0, exaggeration).backward()
+        grad = T._gradient(P, Y.detach(), 1.0, exaggeration, total_p=float(P.sum()))
+        assert not grad.requires_grad
+        compare(f"_gradient vs autograd (scale {scale}, a={exaggeration})", grad, Y.grad, dtype="float64")
+
+
+def test_kl_divergence_with_an_asymmetric_P(P_digits):
+    """The gradient of KL(P || Q) sees P only through (P + P^T) / 2: for a P that is not symmetric the fast form
+    averages it with its transpose for the gradient (its pair sum takes p_ij = p_ji), and matches torch's
+    autograd, which differentiates the cost as it is; the cost itself uses P as given."""
+    rng = np.random.default_rng(8)
+    P = P_digits * rng.uniform(0.5, 1.5, P_digits.shape)
+    P /= P.sum()
+    assert np.abs(P - P.T).max() > 1e-6
+    Y = _embedding(9)
+    kl_s, grad_s = S.kl_divergence(P, Y)
+    kl_t, grad_t = T.kl_divergence(P, Y)
+    compare("kl", np.array(kl_s), np.array(kl_t), dtype="float64")
+    compare("grad vs autograd", grad_s, grad_t, dtype="float64")
+    _, grad_sym = S.kl_divergence((P + P.T) / 2, Y)
+    compare("grad vs the symmetrised P's", grad_s, grad_sym, dtype="float64")
+
+
 def test_sklearn_gradient_is_off_for_dof_other_than_1(P_digits):
     """Known difference (docs/tsne.md): for alpha != 1 sklearn weights (p - q) by w = inv^((alpha+1)/2) where
     d KL / d y has inv = (1 + d / alpha)^-1. Ours follows the derivative (finite differences above, and torch
