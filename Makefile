@@ -84,12 +84,15 @@ experiments: setup
 	$(BIN)/python -m experiments.autoencoder --dataset digits --backend both --out runs/autoencoder --overwrite
 
 # The table at one thread per library (the trusted setting: both interleaved in one process, peak memory from fresh
-# processes), the same at two threads with each library timed alone in its own processes, and the batch-size series
-# with its plot (docs/benchmarks.md).
+# processes), the same at two threads with each library timed alone in its own processes, the batch-size series
+# with its plot (docs/benchmarks.md), the torch Trainer against a bare loop (docs/trainer_overhead.md) and t-SNE of
+# the digits against scikit-learn (docs/tsne.md; ~5 minutes).
 bench: setup
 	$(BIN)/python -m benchmarks --threads 1 --json runs/benchmarks.json
 	$(BIN)/python -m benchmarks --threads 2 --method processes --no-memory --json runs/benchmarks-2threads.json
 	$(BIN)/python -m benchmarks.bench_batch --threads 1 --json runs/bench-batch.json --png runs/bench-batch.png
+	$(BIN)/python -m benchmarks.bench_trainer --threads 1 --json runs/bench-trainer.json
+	$(BIN)/python -m benchmarks.bench_tsne --threads 1 --json runs/bench-tsne.json
 
 # Data-parallel throughput: chapter 5's CNN in one process and on 2 torchrun ranks (gloo, 127.0.0.1), samples/s.
 bench-ddp: setup

@@ -13,6 +13,7 @@ from study.spec import Build, CheckSpec, Concept, LayerSpec
 _C, _B = "parity_tests/test_conv.py", "parity_tests/test_book_cnn_tsne.py"
 _POOL, _R = "parity_tests/test_pooling.py", "parity_tests/test_reshape.py"
 _OPT = "parity_tests/test_conv_options.py"
+_W = "parity_tests/test_winograd.py"
 
 
 def _unbatched(build: Build, shape: tuple[int, int, int]) -> CheckSpec:
@@ -110,7 +111,7 @@ _RESHAPE_BOOK = (
 )
 
 CONCEPTS = [
-    Concept("conv2d", "Conv2D: cross-correlation, NCHW (book: loops; fast: im2col + one matmul)", "5",
+    Concept("conv2d", "Conv2D: cross-correlation, NCHW (book: loops; fast: im2col + one matmul, or Winograd)", "5",
             "scratch.conv:Conv2D", "torch_impl.conv:Conv2D",
             (LayerSpec(lambda B, dtype: B.Conv2D(3, 3), (2, 5, 7), label="same"),
              LayerSpec(lambda B, dtype: B.Conv2D(3, (2, 3), stride=2, padding=1, activation="tanh"), (2, 7, 6),
@@ -122,11 +123,19 @@ CONCEPTS = [
              LayerSpec(lambda B, dtype: B.Conv2D(6, 3, padding="valid", groups=3, activation="tanh"), (3, 5, 5),
                        label="depthwise, valid"),
              _unbatched(lambda B, dtype: B.Conv2D(4, 3, stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2),
-                        (2, 5, 6))),
+                        (2, 5, 6)),
+             # the fast form's Winograd path (>= 16 channels): held to torch and to the book form; finite
+             # differences through the book form's loops at 16 channels would take minutes, and the other
+             # rows cover the book form's backward
+             LayerSpec(lambda B, dtype: B.Conv2D(2, 5), (16, 5, 6), finite_differences=False,
+                       label="Winograd F(4x4, 5x5), ragged tiles"),
+             LayerSpec(lambda B, dtype: B.Conv2D(2, 3, padding="valid", activation="tanh"), (16, 6, 7),
+                       finite_differences=False, label="Winograd F(4x4, 3x3), valid")),
             (f"{_C}::test_conv2d_parity", f"{_C}::test_conv2d_finite_differences",
              f"{_B}::test_conv2d_book_parity", f"{_B}::test_conv2d_book_finite_differences",
              f"{_OPT}::test_conv2d_options_parity", f"{_OPT}::test_against_torch_functional",
-             f"{_OPT}::test_rejects_what_pytorch_rejects"),
+             f"{_OPT}::test_rejects_what_pytorch_rejects", f"{_W}::test_winograd_parity_with_torch",
+             f"{_W}::test_winograd_parity_with_the_book_form"),
             fast="scratch.fast.conv:Conv2D",
             show_scratch=("scratch.conv:conv_2d", "scratch.conv:conv_2d_grads", "scratch.conv:conv_2d_multi",
                           "scratch.conv:conv_2d_multi_grads", "scratch.conv:Conv2DOperation",
