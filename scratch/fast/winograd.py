@@ -98,8 +98,9 @@ class WinogradConv:
     caller into ``xpad``) and W (C, O, r, r) -> out (N, O, Ho, Wo), and back.
 
     The batch is processed in blocks of ``block`` images (a memory budget, like im2col's); each
-    block's transformed tiles V (alpha^2, C, tiles) are kept for the backward when training (so
-    the backward does not redo the forward's transform), otherwise dropped.
+    block's transformed tiles V (alpha^2, C, tiles) are kept for the backward when training, as
+    V^T (alpha^2, tiles, C), the layout of dU = dM V^T (so the backward does not redo the forward's
+    transform), otherwise dropped.
     """
 
     def __init__(self, r: int, dtype: np.dtype) -> None:
@@ -152,8 +153,8 @@ class WinogradConv:
             Y = self._two_sided(self.AT, M)  # (m, m, O*tiles): A^T M A
             np.copyto(out[n0:n1].reshape(n, O, self.th, m, self.tw, m),
                       Y.reshape(m, m, O, n, self.th, self.tw).transpose(3, 2, 4, 0, 5, 1))
-            if keep:
-                self._V.append(V)
+            if keep:  # transposed for the backward's dU = dM V^T (contiguous: twice as fast)
+                self._V.append(np.ascontiguousarray(V.transpose(0, 2, 1)))
 
     def backward(self, xpad: np.ndarray, grad: np.ndarray, dxpad: np.ndarray | None
                  ) -> np.ndarray:
@@ -167,15 +168,16 @@ class WinogradConv:
         for b, (n0, n1) in enumerate(self.blocks(N)):
             n, tiles = n1 - n0, (n1 - n0) * self.th * self.tw
             if b < len(self._V):
-                V = self._V[b]
+                VT = self._V[b]  # (alpha^2, tiles, C)
             else:  # not kept (evaluation mode or over budget): transform the tiles again
-                V = self._two_sided(self.BT, self._tiles(xpad, n0, n1)).reshape(a2, C, tiles)
+                VT = np.ascontiguousarray(self._two_sided(self.BT, self._tiles(xpad, n0, n1)).reshape(
+                    a2, C, tiles).transpose(0, 2, 1))
             # the gradient's output tiles, point-major: g[u, v, o, n, th, tw]
             g = np.empty((m, m, O, n, self.th, self.tw), dtype=grad.dtype)
             np.copyto(g, grad[n0:n1].reshape(n, O, self.th, m, self.tw, m
                                              ).transpose(3, 5, 1, 0, 2, 4))
             dM = self._two_sided(self.A, g).reshape(a2, O, tiles)  # A dY A^T
-            dU += dM @ V.transpose(0, 2, 1)  # (alpha^2, O, C)
+            dU += dM @ VT  # (alpha^2, O, C)
             if dxpad is None:
                 continue
             dV = UT @ dM  # (alpha^2, C, tiles)
