@@ -170,8 +170,8 @@ class WinogradConv:
             if b < len(self._V):
                 VT = self._V[b]  # (alpha^2, tiles, C)
             else:  # not kept (evaluation mode or over budget): transform the tiles again
-                VT = np.ascontiguousarray(self._two_sided(self.BT, self._tiles(xpad, n0, n1)).reshape(
-                    a2, C, tiles).transpose(0, 2, 1))
+                V = self._two_sided(self.BT, self._tiles(xpad, n0, n1)).reshape(a2, C, tiles)
+                VT = np.ascontiguousarray(V.transpose(0, 2, 1))
             # the gradient's output tiles, point-major: g[u, v, o, n, th, tw]
             g = np.empty((m, m, O, n, self.th, self.tw), dtype=grad.dtype)
             np.copyto(g, grad[n0:n1].reshape(n, O, self.th, m, self.tw, m
@@ -194,6 +194,16 @@ class WinogradConv:
         tiles do not overlap, and a chunk is reordered to image order once and added as a block."""
         n, C = dxpad.shape[:2]
         th, tw, a, m = self.th, self.tw, self.alpha, TILE
+        if a == 2 * m:  # 5x5: sum the four chunks per 4x4 block in tile order, reorder once
+            # blocks[u, v, c, n, Y, X]: pixel (4 Y + u, 4 X + v) of xpad
+            blocks = np.zeros((m, m, C, n, th + 1, tw + 1), dtype=dD.dtype)
+            for i0 in (0, 1):
+                for j0 in (0, 1):  # chunk (i0, j0) of tile (th, tw) is on block (th+i0, tw+j0)
+                    chunk = dD[i0 * m:(i0 + 1) * m, j0 * m:(j0 + 1) * m]
+                    blocks[..., i0:i0 + th, j0:j0 + tw] += chunk
+            target = dxpad.reshape(n, C, th + 1, m, tw + 1, m)  # the whole tiled extent
+            target += blocks.transpose(3, 2, 4, 0, 5, 1)
+            return
         sn, sc, sy, sx = dxpad.strides
         for i0 in range(0, a, m):
             for j0 in range(0, a, m):
