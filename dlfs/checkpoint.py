@@ -27,10 +27,8 @@ that ended it is refused (the rest of a cut epoch's batches are not saved, so it
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +39,8 @@ import numpy as np
 
 from dlfs.errors import check_positive_int
 from dlfs.exchange import check_state
-from dlfs.io import FileFormatError, atomic_write, not_a, read_npz
+from dlfs.fingerprint import describe_fingerprint
+from dlfs.io import atomic_write, not_a, read_npz
 
 CHECKPOINT_FILE = "checkpoint.npz"
 FORMAT_VERSION = 1
@@ -289,10 +288,6 @@ def _check_budget(path: Path, ckpt: Checkpoint, fit: Mapping[str, Any]) -> None:
                          f"with max_steps={ckpt.step} to get its result, or train afresh)")
 
 
-def _describe_fingerprint(fp: Mapping[str, Any]) -> str:
-    return ", ".join(f"{name} {v['dtype']} {tuple(v['shape'])} blake2b {v['blake2b']}" for name, v in fp.items())
-
-
 def _check_same_data(path: Path, ckpt: Checkpoint, fit: Mapping[str, Any]) -> None:
     """The training data must be the checkpoint's (its fingerprint); a checkpoint from before fingerprints were
     recorded has none, and is not checked."""
@@ -300,69 +295,11 @@ def _check_same_data(path: Path, ckpt: Checkpoint, fit: Mapping[str, Any]) -> No
     if saved is None or now is None or saved == now:
         return
     raise ValueError(f"resume: the checkpoint {str(path)!r} was trained on other data: the checkpoint has "
-                     f"{_describe_fingerprint(saved)}; this fit has {_describe_fingerprint(now)} (resume with the "
+                     f"{describe_fingerprint(saved)}; this fit has {describe_fingerprint(now)} (resume with the "
                      f"training data of the interrupted run, or train afresh with overwrite_checkpoint=True)")
 
 
 # --- what a Trainer does with them -----------------------------------------------------------------------------
-_HASH_CHUNK = 1 << 24  # bytes hashed at a time when an array is not contiguous (a copy of one chunk, not all)
-
-
-def array_fingerprint(a: np.ndarray) -> dict[str, Any]:
-    """``{"dtype", "shape", "blake2b"}`` of an array: its dtype (with byte order), shape and a 128-bit BLAKE2b
-    hash of its bytes in C order. Measured on Fashion-MNIST-sized data on the 2-core box: 0.07 s of CPU for uint8
-    (60000, 784), 47 MB; 0.36 s for float32, 188 MB (docs/robust_training.md)."""
-    a = np.asarray(a)
-    h = hashlib.blake2b(digest_size=16)
-    if a.flags.c_contiguous:
-        h.update(memoryview(a).cast("B") if a.size else b"")
-    else:
-        rows = max(1, _HASH_CHUNK // max(1, a[:1].nbytes))
-        for start in range(0, len(a), rows):
-            h.update(np.ascontiguousarray(a[start:start + rows]).tobytes())
-    return {"dtype": a.dtype.str, "shape": list(a.shape), "blake2b": h.hexdigest()}
-
-
-def data_fingerprint(X_train: np.ndarray, y_train: np.ndarray) -> dict[str, Any]:
-    """The training data's fingerprint a checkpoint records: ``array_fingerprint`` of X_train and of y_train."""
-    return {"X_train": array_fingerprint(X_train), "y_train": array_fingerprint(y_train)}
-
-
-def prepare_checkpoint_dir(directory: str | os.PathLike, resume: bool, overwrite: bool,
-                           write_probe: bool = True) -> None:
-    """Before the first epoch: a fresh run (``resume=False``) refuses a directory that already holds a checkpoint,
-    unless ``overwrite`` (``fit``'s ``overwrite_checkpoint``; the old checkpoint is then replaced, atomically, by
-    the run's first save); and the directory is created and checked writable (a probe file written and removed)
-    when ``write_probe``, so an unwritable place fails now, not after the first epoch's work."""
-    directory = Path(directory)
-    existing = directory / CHECKPOINT_FILE
-    if existing.is_dir():  # a save's rename would fail on it after the first epoch's work
-        find_checkpoint(directory)  # raises, naming it
-    if not resume and not overwrite and existing.exists():
-        try:
-            ckpt = load_checkpoint(existing)
-            what = (f"the checkpoint of a run at epoch {ckpt.epoch}, step {ckpt.step} (written by the "
-                    f"{ckpt.backend} backend)")
-        except (FileFormatError, ValueError) as e:
-            what = f"a {CHECKPOINT_FILE} that does not load ({e})"
-        raise FileExistsError(f"checkpoint_dir: {str(directory)!r} already holds {what}; a fresh run "
-                              f"(resume=False) would replace it. Pass resume=True to continue that run, "
-                              f"overwrite_checkpoint=True to replace it, or another checkpoint_dir")
-    if not write_probe:
-        return
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".dlfs-write-probe.", suffix=".tmp", dir=directory)
-        try:
-            os.write(fd, b"probe")
-        finally:
-            os.close(fd)
-            os.unlink(probe)
-    except OSError as e:
-        raise type(e)(f"checkpoint_dir: cannot write checkpoints to {str(directory)!r} ({type(e).__name__}: "
-                      f"{e.strerror or e}); choose a directory you can write to") from None
-
-
 def fit_config(X_train: np.ndarray, dtype: str, epochs: int, eval_every: int, batch_size: int, seed: int,
                early_stopping: bool, max_steps: int | None = None,
                eval_every_steps: int | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -38,14 +38,10 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from dlfs.checkpoint import (
-    Checkpointer,
-    check_checkpoint_args,
-    data_fingerprint,
-    fit_config,
-    prepare_checkpoint_dir,
-)
+from dlfs.checkpoint import Checkpointer, check_checkpoint_args, fit_config
+from dlfs.checkpoint_dir import prepare_checkpoint_dir
 from dlfs.errors import check_flag, is_out_of_memory, out_of_memory
+from dlfs.fingerprint import data_fingerprint
 from dlfs.training import (
     BatchOrder,
     EarlyStopping,

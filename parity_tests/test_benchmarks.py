@@ -183,3 +183,40 @@ def test_trainer_benchmark_quick(tmp_path, capsys):
             assert math.isfinite(r[k]) and r[k] > 0, (r["name"], k)
         sides = ("trainer", "bare", "gathering")
         assert set(r["runs_s"]) == {f"{side} {fit}" for side in sides for fit in ("long", "short")}
+
+
+def test_readme_table_is_made_from_the_committed_runs():
+    """The README's benchmark table is ``benchmarks.table``'s rendering of ``docs/benchmark_runs.json``: three full
+    one-thread runs, every row of the table there, each number a range over the runs."""
+    from benchmarks import table
+
+    runs = table.committed_runs()
+    assert len(runs) == 3 and all(r["threads"] == 1 and not r["quick"] for r in runs)
+    readme = table.README.read_text(encoding="utf-8")
+    shown = readme.split(table.BEGIN, 1)[1].split(table.END, 1)[0].strip()
+    assert shown == table.markdown_table(runs)
+    assert {r["module"] for r in runs[0]["rows"]} >= {"bench_conv", "bench_dense", "bench_lstm"}
+
+
+def test_table_writes_the_readme_section_and_refuses_quick_runs(tmp_path, monkeypatch):
+    from benchmarks import table
+
+    run = {"quick": False, "threads": 1, "load_average": [0.5, 0.5, 0.5], "machine": {"torch": "t", "numpy": "n"},
+           "peak": {"n": 1024, "numpy_gflops": 100.0, "torch_gflops": 110.0},
+           "rows": [{"name": "x", "scratch_s": 0.002, "torch_s": 0.001, "ratio": 2.0, "target": 1.0,
+                     "scratch_peak_mib": 1.0, "torch_peak_mib": None}]}
+    (tmp_path / "a.json").write_text(json.dumps(run))
+    (tmp_path / "b.json").write_text(json.dumps({**run, "rows": [{**run["rows"][0], "ratio": 0.5}]}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{table.BEGIN}\nold\n{table.END}\nafter\n")
+    monkeypatch.setattr(table, "README", readme)
+    monkeypatch.setattr(table, "RUNS", tmp_path / "runs.json")
+    monkeypatch.setattr(table, "ROOT", tmp_path)
+    out = table.main(["--write", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+    assert "| x | ≤ 1.0 | 2.0 | 1.0 | 0.50-2.00 | **no** (1 of 2) | 1.0 | - |" in out
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text and out in text
+    assert json.loads((tmp_path / "runs.json").read_text())[1]["rows"][0]["ratio"] == 0.5
+    (tmp_path / "q.json").write_text(json.dumps({**run, "quick": True}))
+    with pytest.raises(SystemExit):
+        table.main([str(tmp_path / "q.json")])

@@ -428,7 +428,7 @@ FAULTS: list[tuple[str, list[Row]]] = [
 def _unwritable(B: Any, tmp: Path, network: Any = None) -> Any:
     """A directory whose probe file cannot be created (root ignores permission bits, so the refusal is the
     operating system's answer to an unwritable directory, given by the probe's ``mkstemp``)."""
-    import dlfs.checkpoint as C
+    import dlfs.checkpoint_dir as C
 
     real = C.tempfile.mkstemp
 

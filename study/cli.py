@@ -17,7 +17,6 @@ instead of exiting, so tests call it in-process; the ``dlfs`` console script exi
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import shutil
@@ -33,7 +32,9 @@ from study.compare import (  # noqa: F401  (paired_histories, divergence: the AP
     cmd_run,
     divergence,
     experiment_names,
+    experiment_summary,
     paired_histories,
+    with_experiment_list,
 )
 from study.concepts import CONCEPTS, ROOT, all_tests, doc_page, fast_objects, find, keys, locate, short_test
 from study.spec import DTYPES, Concept
@@ -282,30 +283,6 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- dlfs run / dlfs compare without an experiment ----------------------------------------------------------
-
-def experiment_summary(name: str) -> str:
-    """The first paragraph of ``experiments/<name>.py``'s docstring, on one line (read, not imported: importing
-    loads torch)."""
-    doc = ast.get_docstring(ast.parse((ROOT / "experiments" / f"{name}.py").read_text())) or ""
-    return " ".join(doc.split("\n\n")[0].split())
-
-
-def _with_experiment_list(func: Any) -> Any:
-    """``dlfs run`` / ``dlfs compare`` with no EXPERIMENT print the experiments instead of a usage error."""
-    def run(args: argparse.Namespace) -> int:
-        if args.experiment is None:
-            print(f"dlfs {args.command} EXPERIMENT [options]; `dlfs {args.command} EXPERIMENT --help` lists an "
-                  f"experiment's options. Experiments:\n")
-            names = experiment_names()
-            width = max(len(n) for n in names)
-            for n in names:
-                print(f"  {n:{width}}  {experiment_summary(n)}")
-            return 0
-        return func(args)
-    return run
-
-
 # --- the parser ----------------------------------------------------------------------------------------------
 
 def _positive_width(s: str) -> int:
@@ -392,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         e.add_argument("experiment", metavar="EXPERIMENT", nargs="?", default=None,
                        help="an experiment module, e.g. demo or regression (none: list them)")
         e.add_argument("options", nargs=argparse.REMAINDER, help="options for the experiment")
-        e.set_defaults(func=_with_experiment_list(func))
+        e.set_defaults(func=with_experiment_list(func))
     return p
 
 

@@ -9,6 +9,7 @@ each series, and ``divergence_table`` lays it out for the terminal.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import importlib
 import json
@@ -201,3 +202,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     worst = max(s["max_abs_diff"] for series in div.values() for s in series.values())
     print(f"largest: {worst:.2e}; every value in {Path(out) / 'divergence.json'}")
     return 0
+
+
+# --- dlfs run / dlfs compare without an experiment ----------------------------------------------------------
+
+def experiment_summary(name: str) -> str:
+    """The first paragraph of ``experiments/<name>.py``'s docstring, on one line (read, not imported: importing
+    loads torch)."""
+    doc = ast.get_docstring(ast.parse((ROOT / "experiments" / f"{name}.py").read_text())) or ""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
+def with_experiment_list(func: Any) -> Any:
+    """``dlfs run`` / ``dlfs compare`` with no EXPERIMENT print the experiments instead of a usage error."""
+    def run(args: argparse.Namespace) -> int:
+        if args.experiment is None:
+            print(f"dlfs {args.command} EXPERIMENT [options]; `dlfs {args.command} EXPERIMENT --help` lists an "
+                  f"experiment's options. Experiments:\n")
+            names = experiment_names()
+            width = max(len(n) for n in names)
+            for n in names:
+                print(f"  {n:{width}}  {experiment_summary(n)}")
+            return 0
+        return func(args)
+    return run
