@@ -22,6 +22,7 @@ from benchmarks.common import (
     begin_module,
     dry_rows,
     format_rows,
+    library_threads,
     machine,
     matmul_peak,
     matmul_peak_in_processes,
@@ -97,33 +98,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         parser.error(f"--threads: expected a positive int, got {args.threads}")
     if args.rounds < 1:
         parser.error(f"--rounds: expected a positive int, got {args.rounds}")
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
     rows: list[dict[str, Any]] = []
     keys = ROW_KEYS + MEMORY_KEYS + (("scratch_rounds_s", "torch_rounds_s") if args.method == "processes" else ())
-    try:
-        with threadpool_limits(args.threads):
-            peak = (matmul_peak(args.quick) if args.method == "interleaved"
-                    else matmul_peak_in_processes(args.quick, args.threads, args.rounds))
-            for name in names:
-                module = importlib.import_module(f"benchmarks.{name}")
-                begin_module()
-                got = module.run(args.quick) if args.method == "interleaved" else dry_rows(module.run, args.quick)
-                for r in got:
-                    missing = [k for k in ROW_KEYS if k not in r]
-                    if missing:
-                        raise ValueError(f"benchmarks.{name}.run returned a row without {missing}: {r}")
-                if args.method == "processes":
-                    got = [_time_in_processes(name, r, args.quick, args.threads, args.rounds) if "_pair" in r
-                           else r for r in got]
-                if not args.no_memory:
-                    _add_memory(name, got, args.quick, args.threads)
-                rows += [{"module": name, **{k: r.get(k) for k in keys}} for r in got]
-    finally:
-        torch.set_num_threads(torch_threads)  # main() may run inside a test process: leave it as found
+    with library_threads(args.threads):
+        peak = (matmul_peak(args.quick) if args.method == "interleaved"
+                else matmul_peak_in_processes(args.quick, args.threads, args.rounds))
+        for name in names:
+            module = importlib.import_module(f"benchmarks.{name}")
+            begin_module()
+            got = module.run(args.quick) if args.method == "interleaved" else dry_rows(module.run, args.quick)
+            for r in got:
+                missing = [k for k in ROW_KEYS if k not in r]
+                if missing:
+                    raise ValueError(f"benchmarks.{name}.run returned a row without {missing}: {r}")
+            if args.method == "processes":
+                got = [_time_in_processes(name, r, args.quick, args.threads, args.rounds) if "_pair" in r
+                       else r for r in got]
+            if not args.no_memory:
+                _add_memory(name, got, args.quick, args.threads)
+            rows += [{"module": name, **{k: r.get(k) for k in keys}} for r in got]
     result = {"quick": args.quick, "threads": args.threads, "method": args.method,
               "rounds": args.rounds if args.method == "processes" else None,
               "memory_method": None if args.no_memory else MEMORY_METHOD, "load_average": os.getloadavg(),

@@ -228,19 +228,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     repeats = (1 if args.quick else 15) if args.repeats is None else args.repeats
     if repeats < 1:
         parser.error(f"--repeats: expected a positive int, got {repeats}")
-    import torch
-    from threadpoolctl import threadpool_limits
+    from benchmarks.common import library_threads, machine
 
-    from benchmarks.common import machine
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
-    try:
-        with threadpool_limits(args.threads):
-            result = run(args.quick, repeats)
-    finally:
-        torch.set_num_threads(before)  # main() may run inside a test process: leave it as found
+    with library_threads(args.threads):
+        result = run(args.quick, repeats)
     result = {"quick": args.quick, "threads": args.threads, "repeats": repeats, "load_average_before": load_before,
               "load_average_after": os.getloadavg(), "machine": machine(), **result}
     print(f"torch Trainer vs a bare loop; {args.threads} thread(s); medians of {repeats} interleaved fits; load "

@@ -6,7 +6,8 @@ expected and what came, so a learner never has to decode a bare NumPy broadcasti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -332,3 +333,16 @@ def out_of_memory(e: BaseException, what: str, layers: Sequence[Any], *modules: 
         where = f"{what} of the network (in autograd's backward: no single layer to name)"
     return LayerMemoryError(f"out of memory in {where}: {original}; use a smaller batch_size, or a smaller layer",
                             index, original)
+
+
+@contextmanager
+def naming_the_layer(what: str, layers: Sequence[Any], *modules: Sequence[Any], alone: bool = False
+                     ) -> Iterator[None]:
+    """Run the body; an out-of-memory error in it (``is_out_of_memory``) is raised as ``out_of_memory(e, what,
+    layers, *modules, alone=alone)``, which names the layer. Any other error passes through unchanged."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as e:
+        if not is_out_of_memory(e):
+            raise
+        raise out_of_memory(e, what, layers, *modules, alone=alone) from None

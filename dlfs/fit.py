@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ from tqdm.auto import tqdm
 
 from dlfs.checkpoint import Checkpointer, check_checkpoint_args, fit_config
 from dlfs.checkpoint_dir import prepare_checkpoint_dir
-from dlfs.errors import check_flag, is_out_of_memory, out_of_memory
+from dlfs.errors import check_flag, naming_the_layer
 from dlfs.fingerprint import data_fingerprint
 from dlfs.training import (
     BatchOrder,
@@ -121,10 +122,11 @@ class FitLoop:
     def _finish(self) -> None:
         """The run is over and its last checkpoint written (one process: nothing to wait for)."""
 
-    def _out_of_memory(self, e: BaseException, what: str) -> BaseException:
-        """The out-of-memory ``e`` (``is_out_of_memory``) as a ``LayerMemoryError`` naming the layer."""
+    def _naming_the_layer(self, what: str) -> AbstractContextManager[None]:
+        """An out-of-memory in the body (``dlfs.errors.is_out_of_memory``) as a ``LayerMemoryError`` naming the
+        network's layer."""
         layers = list(self.net.layers)
-        return out_of_memory(e, what, layers, [getattr(layer, "module", None) for layer in layers])
+        return naming_the_layer(what, layers, [getattr(layer, "module", None) for layer in layers])
 
     # --- the shared interface -------------------------------------------------------------------------------
     def evaluate(self, X: np.ndarray, y: np.ndarray, transform: Transform | None = None,
@@ -141,13 +143,9 @@ class FitLoop:
         losses, rows = [], []
         for s in range(0, len(X), step):
             x = X[s:s + step] if step < len(X) else X
-            try:
+            with self._naming_the_layer("an evaluation"):
                 losses.append(self._loss_on(x if transform is None else transform(x),
                                             y[s:s + step] if step < len(X) else y))
-            except (MemoryError, RuntimeError) as e:
-                if not is_out_of_memory(e):
-                    raise
-                raise self._out_of_memory(e, "an evaluation") from None
             rows.append(len(x))
         if len(losses) == 1:
             return losses[0]
@@ -271,12 +269,8 @@ class FitLoop:
             self._train_mode()
             losses, norms, stop = [], [], False
             for xb, yb in batches:
-                try:
+                with self._naming_the_layer("a training step"):  # torch calls its modules directly
                     loss = self._forward_backward(xb, yb)
-                except (MemoryError, RuntimeError) as e:  # name the layer (torch calls its modules directly)
-                    if not is_out_of_memory(e):
-                        raise
-                    raise self._out_of_memory(e, "a training step") from None
                 step += 1
                 if not math.isfinite(loss):  # one scalar test per step; the culprit is looked up only on failure
                     raise diverged(epoch, step, loss, self.net.state_dict(), self.net.grad_dict())

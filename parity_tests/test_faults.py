@@ -1,4 +1,4 @@
-"""Faults beyond the validation audit (issue 16): checkpoints that must not be lost, damaged or foreign files,
+"""Faults beyond the validation audit: checkpoints that must not be lost, damaged or foreign files,
 input that was accepted but trained wrongly, and crashes. Two tables, run in both backends where the component
 exists in both:
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dlfs.errors import check_forward_called, check_layer_input, out_of_memory
+from dlfs.errors import check_forward_called, check_layer_input, naming_the_layer
 from dlfs.exchange import check_state
 
 
@@ -113,12 +113,11 @@ class Layer:
         return input_
 
     def forward(self, input_: np.ndarray, training: bool = True) -> np.ndarray:
-        try:
+        # an out-of-memory names the layer (a network names its position too)
+        with naming_the_layer("the forward pass", [self], alone=True):
             x = self._prepare(input_)
             for op in self.operations:
                 x = op.forward(x, training)
-        except MemoryError as e:  # name the layer (a network names its position too)
-            raise out_of_memory(e, "the forward pass", [self], alone=True) from None
         self.output = x
         return x
 
@@ -128,11 +127,9 @@ class Layer:
             raise ValueError(f"{self!r}.backward: expected a gradient of shape "
                              f"{self.output.shape} (the output's), got {output_grad.shape}")
         g = output_grad
-        try:
+        with naming_the_layer("the backward pass", [self], alone=True):
             for op in reversed(self.operations):
                 g = op.backward(g)
-        except MemoryError as e:
-            raise out_of_memory(e, "the backward pass", [self], alone=True) from None
         return g
 
     def _param_ops(self) -> list[ParamOperation]:

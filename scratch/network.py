@@ -14,7 +14,7 @@ from dlfs.errors import (
     check_layers,
     check_positive_int,
     check_seed,
-    out_of_memory,
+    naming_the_layer,
 )
 from dlfs.exchange import check_state
 from scratch.base import Layer, Operation, ParamOperation
@@ -59,22 +59,18 @@ class NeuralNetwork:
     def forward(self, x_batch: np.ndarray, training: bool = True) -> np.ndarray:
         """x_batch (batch, ...) -> prediction (batch, out)."""
         x = self._cast("x_batch", x_batch)
-        try:
+        with naming_the_layer("the forward pass", self.layers):  # names the layer and its position
             for layer in self.layers:
                 x = layer.forward(x, training)
-        except MemoryError as e:  # name the layer and its position (dlfs.errors.out_of_memory)
-            raise out_of_memory(e, "the forward pass", self.layers) from None
         return x
 
     def backward(self, loss_grad: np.ndarray) -> np.ndarray:
         """dL/dprediction -> dL/dx_batch; parameter gradients land in ``grad_dict()``."""
         check_forward_called("NeuralNetwork", hasattr(self.layers[-1], "output"))
         g = np.asarray(loss_grad).astype(self.dtype, copy=False)
-        try:
+        with naming_the_layer("the backward pass", self.layers):
             for layer in reversed(self.layers):
                 g = layer.backward(g)
-        except MemoryError as e:
-            raise out_of_memory(e, "the backward pass", self.layers) from None
         return g
 
     def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:

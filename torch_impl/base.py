@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlfs.errors import check_forward_called, check_layer_input, is_out_of_memory, out_of_memory
+from dlfs.errors import check_forward_called, check_layer_input, naming_the_layer
 from dlfs.exchange import check_state
 from torch_impl.devices import resolve_device
 
@@ -80,15 +80,11 @@ class TorchLayer:
     def forward(self, input_: Any, training: bool = True) -> np.ndarray:
         """``self.module(x)``: the layer's ``nn.Module`` (built on the first input), on arrays."""
         x = to_tensor(check_layer_input(self, input_), device=self.device)
-        try:
+        with naming_the_layer("the forward pass", [self], alone=True):
             self.build(x)
             self._x = x.detach().clone().requires_grad_(True)
             self.module.train(training)
             self._out = self.module(self._x)
-        except (MemoryError, RuntimeError) as e:
-            if not is_out_of_memory(e):
-                raise
-            raise out_of_memory(e, "the forward pass", [self], alone=True) from None
         return to_numpy(self._out)
 
     def backward(self, output_grad: Any) -> np.ndarray:
@@ -100,12 +96,8 @@ class TorchLayer:
             raise ValueError(f"{self!r}.backward: expected a gradient of shape "
                              f"{tuple(self._out.shape)} (the output's), got {tuple(g.shape)}")
         self.module.zero_grad(set_to_none=True)
-        try:
+        with naming_the_layer("the backward pass", [self], alone=True):
             self._out.backward(g)
-        except (MemoryError, RuntimeError) as e:
-            if not is_out_of_memory(e):
-                raise
-            raise out_of_memory(e, "the backward pass", [self], alone=True) from None
         return to_numpy(self._x.grad)
 
     def _require_built(self, what: str) -> None:

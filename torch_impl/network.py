@@ -18,6 +18,7 @@ from dlfs.errors import (
     check_positive_int,
     check_seed,
     is_out_of_memory,
+    naming_the_layer,
     out_of_memory,
 )
 from dlfs.exchange import check_state
@@ -68,7 +69,7 @@ class NeuralNetwork:
                     layer.build(h)
                     layer.module.eval()  # no dropout draws while building
                     h = layer.module(h)
-            except (MemoryError, RuntimeError) as e:  # name the layer and its position
+            except (MemoryError, RuntimeError) as e:  # modules built in the loop: named here
                 if not is_out_of_memory(e):
                     raise
                 raise out_of_memory(e, "the forward pass", self.layers,
@@ -78,16 +79,12 @@ class NeuralNetwork:
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         """Run the layers in turn, checking each input fits (a clear error, not a shape trace)."""
-        h = x
-        try:
+        h, modules = x, [layer.module for layer in self.layers]
+        # an out-of-memory names the layer and its position (torch calls the modules directly)
+        with naming_the_layer("the forward pass", self.layers, modules):
             for layer in self.layers:
                 layer._check_input(h)
                 h = layer.module(h)
-        except (MemoryError, RuntimeError) as e:  # name the layer and its position
-            if not is_out_of_memory(e):
-                raise
-            raise out_of_memory(e, "the forward pass", self.layers,
-                                [layer.module for layer in self.layers]) from None
         return h
 
     def forward(self, x_batch: Any, training: bool = True) -> np.ndarray:
@@ -107,12 +104,8 @@ class NeuralNetwork:
             raise ValueError(f"NeuralNetwork.backward: expected a gradient of shape "
                              f"{tuple(self._out.shape)}, got {tuple(g.shape)}")
         self.module.zero_grad(set_to_none=True)
-        try:
+        with naming_the_layer("the backward pass", self.layers):
             self._out.backward(g)
-        except (MemoryError, RuntimeError) as e:
-            if not is_out_of_memory(e):
-                raise
-            raise out_of_memory(e, "the backward pass", self.layers) from None
         return to_numpy(self._x.grad)
 
     def train_batch(self, x_batch: Any, y_batch: Any) -> float:
