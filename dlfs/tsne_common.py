@@ -19,6 +19,11 @@ MACHINE_EPSILON = float(np.finfo(np.float64).eps)
 PERPLEXITY_TOLERANCE = 1e-5
 BINARY_SEARCH_STEPS = 100  # sklearn's cap; a row that has not converged keeps its last P
 EMPTY_ROW_SUM = 1e-8  # when every exp(-beta D_ij) underflows, sklearn divides by this, not 0
+# the fast forms take exp(-beta D_ij) as 0 when -beta D_ij <= EXP_FLOOR (e^-707 ~ 1e-307, 4x the
+# smallest normal float64): exp reaches subnormals and 0 on a path ~30x slower, and the terms
+# are far below any sum they join (a row's largest term is near 1)
+EXP_FLOOR = -707.0
+EXP_TINY = float(np.exp(EXP_FLOOR))
 EXPLORATION_ITERS = 250  # iterations with early exaggeration and momentum 0.5; then 0.8
 MOMENTUM_EXPLORATION, MOMENTUM_FINAL = 0.5, 0.8
 # delta-bar-delta gains (Jacobs, 1988), sklearn's constants

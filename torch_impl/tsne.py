@@ -4,11 +4,10 @@ a ``torch.optim.Optimizer`` for gradient descent with momentum and delta-bar-del
 Same names, signatures and order as ``scratch/tsne.py`` (read them side by side); public functions
 take NumPy arrays (or tensors) and return NumPy arrays, the shared interface. ``kl_divergence``
 differentiates the cost ``_kl`` with autograd, where scratch writes dC/dY out, and the parity suite
-checks the two against each other. The optimiser's 1,000 iterations use ``_gradient``, the same
+checks the two against each other. The optimiser's 1,000 iterations use ``_Gradient``, the same
 gradient written out in tensor ops, block by block: autograd would keep ~10 (n, n) tensors per
-iteration and differentiate each (at n = 1797, 0.19 s an iteration against 0.012 s); ``_gradient``
-is checked against autograd's.
-"""
+iteration and differentiate each (at n = 1797, 0.19 s an iteration against ~0.009 s); it is
+checked against autograd's. The perplexity search runs in blocks of rows too."""
 
 from __future__ import annotations
 
@@ -16,11 +15,14 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from dlfs.errors import check_array, check_dtype_name, check_positive_int, describe
 from dlfs.tsne_common import (
     BINARY_SEARCH_STEPS,
     EMPTY_ROW_SUM,
+    EXP_FLOOR,
+    EXP_TINY,
     EXPLORATION_ITERS,
     GAIN_DECAY,
     GAIN_INCREASE,
@@ -68,9 +70,46 @@ def pairwise_squared_distances(X: np.ndarray) -> np.ndarray:
 
 
 # --- 2. conditional probabilities: a binary search per point, all points at once ------------------
+# The search and the optimiser's gradient run over blocks of rows holding about this many elements
+# (1 MiB of float64), so that the passes over a block stay in the core's L2 cache (scratch's
+# gradient too). Each torch op is a pass through memory: over whole (n, n) arrays the search's
+# passes and its row-wise dot took ~20 ms a step at n = 1797.
+_BLOCK_ELEMENTS = 2**17
+
+
+def _entropy_gaps(D: torch.Tensor, active: torch.Tensor, b: torch.Tensor, target: float,
+                  P: torch.Tensor, last_step: bool) -> torch.Tensor:
+    """H(p_.|i) - target in nats at precision b (m,) for the rows ``active`` (m,) of D -> (m,).
+    Rows are written into P as their block is done: those within tolerance (final), or every row
+    on the ``last_step`` (the step cap: a row still searching keeps its last P)."""
+    n, m = D.shape[0], len(active)
+    rows = max(1, min(m, _BLOCK_ELEMENTS // n))
+    work = torch.empty(rows * n, dtype=D.dtype)
+    gap = torch.empty(m, dtype=D.dtype)
+    for s in range(0, m, rows):
+        e = min(s + rows, m)
+        idx, bb = active[s:e], b[s:e, None]
+        Da = D[s:e] if m == n else D.index_select(0, idx)  # every row searching: a view of D
+        Pa = torch.mul(Da, -bb, out=work[:(e - s) * n].view(e - s, n))  # -beta_i D_ij
+        # e^(-beta D_ij) <= e^EXP_FLOOR is taken as 0: exp's path to subnormals and 0 is ~30x
+        # slower, and at beta = 1, where every search starts, most terms take it
+        F.threshold_(Pa.clamp_(min=EXP_FLOOR).exp_(), EXP_TINY, 0.0)
+        Pa[torch.arange(e - s), idx] = 0.0  # a point is not its own neighbour
+        Z = Pa.sum(dim=1, keepdim=True)
+        Z = torch.where(Z == 0.0, torch.full_like(Z, EMPTY_ROW_SUM), Z)
+        Pa.div_(Z)
+        H = torch.log(Z) + bb * (Da * Pa).sum(dim=1, keepdim=True)  # (m, 1)
+        gap[s:e] = H[:, 0] - target
+        final = torch.ones_like(idx, dtype=torch.bool) if last_step else (
+            gap[s:e].abs() <= PERPLEXITY_TOLERANCE)
+        P.index_copy_(0, idx[final], Pa[final])  # a row is written once, when its search ends
+    return gap
+
+
 def _conditional_probabilities(D: torch.Tensor, perplexity: float
                                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """D (n, n) float64 -> (P_cond (n, n), beta (n,)), bisecting each row's entropy as scratch."""
+    """D (n, n) float64 -> (P_cond (n, n), beta (n,)), bisecting each row's entropy as scratch,
+    the rows' exponentials block by block (``_entropy_gaps``)."""
     n = D.shape[0]
     target = float(np.log(perplexity))
     beta = torch.ones(n, dtype=D.dtype)
@@ -78,19 +117,10 @@ def _conditional_probabilities(D: torch.Tensor, perplexity: float
     beta_max = torch.full((n,), torch.inf, dtype=D.dtype)
     P = torch.zeros_like(D)
     active = torch.arange(n)  # rows whose entropy is not yet within tolerance
-    for _ in range(BINARY_SEARCH_STEPS):
-        # while every row searches (the first steps), D itself: no copy of its rows
-        Da, b = (D if len(active) == n else D.index_select(0, active)), beta[active]
-        Pa = (Da * -b[:, None]).exp_()
-        Pa[torch.arange(len(active)), active] = 0.0  # a point is not its own neighbour
-        Z = Pa.sum(dim=1)
-        Z = torch.where(Z == 0.0, torch.full_like(Z, EMPTY_ROW_SUM), Z)
-        Pa.div_(Z[:, None])
-        H = torch.log(Z) + b * torch.einsum("ij,ij->i", Da, Pa)
-        diff = H - target
+    for step in range(BINARY_SEARCH_STEPS):
+        b = beta[active]
+        diff = _entropy_gaps(D, active, b, target, P, step == BINARY_SEARCH_STEPS - 1)
         searching = diff.abs() > PERPLEXITY_TOLERANCE
-        done = ~searching  # a row is written once, when its search ends
-        P.index_copy_(0, active[done], Pa[done])
         # Entropy too high -> distribution too flat -> raise beta; too low -> lower it.
         up = diff > 0
         lo = torch.where(up, b, beta_min[active])
@@ -103,8 +133,6 @@ def _conditional_probabilities(D: torch.Tensor, perplexity: float
         active = sel
         if active.numel() == 0:
             break
-    else:  # the step cap: the rows still searching keep their last P
-        P.index_copy_(0, active, Pa[searching])
     return P, beta
 
 
@@ -177,15 +205,10 @@ def _kl(P: torch.Tensor, Y: torch.Tensor, alpha: float, exaggeration: float = 1.
     return torch.xlogy(P, P).sum() + attraction + P.sum() * log_Z
 
 
-# The optimiser's gradient runs over blocks of rows holding about this many elements (1 MiB of
-# float64): the passes over a block stay in the core's L2 cache (scratch's block size too)
-_BLOCK_ELEMENTS = 2**17
 
 
-@torch.no_grad()
-def _gradient(P: torch.Tensor, Y: torch.Tensor, alpha: float, exaggeration: float = 1.0,
-              total_p: float | None = None) -> torch.Tensor:
-    """dC_a/dY (n, k) of ``_kl`` written out, for a *symmetric* P (n, n) (joint probabilities
+class _Gradient:
+    """dC_a/dY (n, k) of ``_kl`` written out, for one *symmetric* P (n, n) (joint probabilities
     are): what ``_kl(P, Y, alpha, exaggeration).backward()`` gives (the parity suite checks it),
     without the ~10 (n, n) tensors that autograd keeps and differentiates per iteration.
 
@@ -195,36 +218,63 @@ def _gradient(P: torch.Tensor, Y: torch.Tensor, alpha: float, exaggeration: floa
     as scratch's fast form: Z is known only after every pair, so A = P * inv and B = W * inv are
     each summed against [Y, 1] block by block (rows [s, e) against columns [s, n), every pair
     i < j once, added to row i and through the block's transpose to row j) and A - c B is taken
-    at the end. ``total_p`` is sum p when the caller knows it.
+    at the end. Where scratch slices its arrays each call, the buffers and every block's views are
+    made once, here, for the whole fit: a torch view costs ~2 us (NumPy's 0.2) and an iteration
+    uses ~450. A block is computed transposed, columns j as rows (w, m): MKL's skinny matmul
+    is faster that way round, and P[s:, s:e] is P[s:e, s:] transposed since P is symmetric.
     """
-    n, k = Y.shape
-    sq = (Y * Y).sum(dim=1, keepdim=True) / alpha
-    ones = torch.ones((n, 1), dtype=Y.dtype)
-    # [y_i, |y_i|^2 / alpha, 1] . [-2 y_j / alpha, 1, 1 + |y_j|^2 / alpha] = 1 + d_ij / alpha
-    left = torch.cat([Y, sq, ones], dim=1)
-    right = torch.cat([(-2.0 / alpha) * Y, ones, sq + 1.0], dim=1).T  # (k + 2, n)
-    Y1T = torch.cat([Y, ones], dim=1).T.contiguous()  # (k + 1, n): [y_j; 1] as columns
-    sums = torch.zeros((2, k + 1, n), dtype=Y.dtype)  # column i: sum_j [A_ij; B_ij] [y_j; 1]
-    rows = max(1, min(n, _BLOCK_ELEMENTS // n))
-    kernel, weighted = torch.empty(rows * n, dtype=Y.dtype), torch.empty(rows * n, dtype=Y.dtype)
-    Z = 0.0
-    for s in range(0, n, rows):
-        e = min(s + rows, n)
-        m, w = e - s, n - s
-        inv = torch.mm(left[s:e], right[:, s:], out=kernel[:m * w].view(m, w))
-        inv.clamp_(min=1.0).reciprocal_()  # d clipped at 0, as in _squared_distances
-        # for alpha = 1, W *is* inv, zero diagonal included: inv_ii only ever multiplies
-        # p_ii - q_ii = 0
-        W = inv if alpha == 1 else inv ** ((alpha + 1.0) / 2.0)
-        W.fill_diagonal_(0.0)  # the square's diagonal, (i, i) for i in [s, e): q_ii = 0
-        Z += 2.0 * float(W.sum()) - float(W[:, :m].sum())  # the square holds both orders
-        for part, factor in enumerate((P[s:e, s:], W)):
-            T = torch.mul(factor, inv, out=weighted[:m * w].view(m, w))
-            sums[part, :, s:e].addmm_(Y1T[:, s:], T.T)  # rows i in [s, e), over j >= s
-            sums[part, :, e:].addmm_(Y1T[:, s:e], T[:, m:])  # rows j >= e, over i in [s, e)
-    c = (float(P.sum()) if total_p is None else total_p) / (exaggeration * Z)
-    M1 = (sums[0] - c * sums[1]).T  # (n, k + 1): [M Y, rowsum(M)]
-    return (2.0 * (alpha + 1.0) / alpha * exaggeration) * (M1[:, k:] * Y - M1[:, :k])
+
+    def __init__(self, P: torch.Tensor, n_components: int, alpha: float) -> None:
+        n, k, dt = P.shape[0], n_components, P.dtype
+        self.k, self.alpha, self.total_p = k, alpha, float(P.sum())
+        # rows of `right` times columns of `left`: [-2 y_j / alpha, 1, 1 + |y_j|^2 / alpha] .
+        # [y_i, |y_i|^2 / alpha, 1] = 1 + d_ij / alpha, the kernel's argument as one matmul
+        self.right, self.left = torch.empty((n, k + 2), dtype=dt), torch.empty((k + 2, n), dtype=dt)
+        self.Y1T = torch.empty((k + 1, n), dtype=dt)  # [y_j; 1] as columns
+        self.sums = torch.zeros((2, k + 1, n), dtype=dt)  # column i: sum_j [A_ij; B_ij] [y_j; 1]
+        rows = max(1, min(n, _BLOCK_ELEMENTS // n))
+        kernel, weighted = torch.empty(rows * n, dtype=dt), torch.empty(rows * n, dtype=dt)
+        self.blocks = []
+        for s in range(0, n, rows):
+            e = min(s + rows, n)
+            m, w = e - s, n - s
+            self.blocks.append((
+                m, self.right[s:], self.left[:, s:e], kernel[:m * w].view(w, m), P[s:, s:e],
+                weighted[:m * w].view(w, m), self.Y1T[:, s:], self.Y1T[:, s:e],
+                self.sums[:, :, s:e], self.sums[:, :, e:]))
+
+    @torch.no_grad()
+    def __call__(self, Y: torch.Tensor, exaggeration: float = 1.0) -> torch.Tensor:
+        """Y (n, k) -> dC_a/dY (n, k), a new tensor."""
+        k, alpha = self.k, self.alpha
+        sq = (Y * Y).sum(dim=1) / alpha
+        torch.mul(Y, -2.0 / alpha, out=self.right[:, :k])
+        self.right[:, k], self.right[:, k + 1] = 1.0, sq + 1.0
+        self.left[:k], self.left[k], self.left[k + 1] = Y.T, sq, 1.0
+        self.Y1T[:k], self.Y1T[k] = Y.T, 1.0
+        self.sums.zero_()
+        Z = 0.0
+        for m, right, left, kernel, P, weighted, Y1T_s, Y1T_block, own, later in self.blocks:
+            inv = torch.mm(right, left, out=kernel)  # (w, m): inv[j - s, i - s]
+            inv.clamp_(min=1.0).reciprocal_()  # d clipped at 0, as in _squared_distances
+            # for alpha = 1, W *is* inv, zero diagonal included: inv_ii only ever multiplies
+            # p_ii - q_ii = 0
+            W = inv if alpha == 1 else inv ** ((alpha + 1.0) / 2.0)
+            W.fill_diagonal_(0.0)  # the square's diagonal, (i, i) for i in [s, e): q_ii = 0
+            Z += 2.0 * float(W.sum()) - float(W[:m].sum())  # the square holds both orders
+            for part, factor in enumerate((P, W)):
+                T = torch.mul(factor, inv, out=weighted)  # (w, m)
+                own[part].addmm_(Y1T_s, T)  # rows i in [s, e), over j >= s
+                later[part].addmm_(Y1T_block, T[m:].T)  # rows j >= e, over i in [s, e)
+        c = self.total_p / (exaggeration * Z)
+        M1 = (self.sums[0] - c * self.sums[1]).T  # (n, k + 1): [M Y, rowsum(M)]
+        return (2.0 * (alpha + 1.0) / alpha * exaggeration) * (M1[:, k:] * Y - M1[:, :k])
+
+
+def _gradient(P: torch.Tensor, Y: torch.Tensor, alpha: float, exaggeration: float = 1.0
+              ) -> torch.Tensor:
+    """dC_a/dY (n, k) for a symmetric P (n, n) at Y (n, k), once (``_Gradient``)."""
+    return _Gradient(P, Y.shape[1], alpha)(Y, exaggeration)
 
 
 def kl_divergence(P: np.ndarray, Y: np.ndarray, degrees_of_freedom: float = 1
@@ -322,12 +372,12 @@ class TSNE:
         stages = [
             (min(self.n_iter, EXPLORATION_ITERS), self.early_exaggeration, MOMENTUM_EXPLORATION),
             (max(self.n_iter - EXPLORATION_ITERS, 0), 1.0, MOMENTUM_FINAL)]
-        total_p = float(P.sum())
+        gradient = _Gradient(P, self.n_components, self.degrees_of_freedom)
         for iters, exaggeration, momentum in stages:
             optimizer = _GainsMomentum([Y], lr=self.learning_rate, momentum=momentum)
             for _ in range(iters):
                 # the gradient autograd would give _kl(P, Y, ...).backward(), written out
-                Y.grad = _gradient(P, Y.detach(), self.degrees_of_freedom, exaggeration, total_p)
+                Y.grad = gradient(Y.detach(), exaggeration)
                 optimizer.step()
         with torch.no_grad():
             self.kl_divergence_ = float(_kl(P, Y, self.degrees_of_freedom))
