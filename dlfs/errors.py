@@ -6,8 +6,8 @@ expected and what came, so a learner never has to decode a bare NumPy broadcasti
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -335,14 +335,14 @@ def out_of_memory(e: BaseException, what: str, layers: Sequence[Any], *modules: 
                             index, original)
 
 
-@contextmanager
-def naming_the_layer(what: str, layers: Sequence[Any], *modules: Sequence[Any], alone: bool = False
-                     ) -> Iterator[None]:
+class naming_the_layer(AbstractContextManager):  # noqa: N801 -- a with-statement's word, as contextlib's
     """Run the body; an out-of-memory error in it (``is_out_of_memory``) is raised as ``out_of_memory(e, what,
-    layers, *modules, alone=alone)``, which names the layer. Any other error passes through unchanged."""
-    try:
-        yield
-    except (MemoryError, RuntimeError) as e:
-        if not is_out_of_memory(e):
-            raise
-        raise out_of_memory(e, what, layers, *modules, alone=alone) from None
+    layers, *modules, alone=alone)``, which names the layer. Any other error passes through unchanged. Reusable:
+    the training loop makes one per fit and enters it every step."""
+
+    def __init__(self, what: str, layers: Sequence[Any], *modules: Sequence[Any], alone: bool = False) -> None:
+        self.what, self.layers, self.modules, self.alone = what, layers, modules, alone
+
+    def __exit__(self, kind: Any, e: BaseException | None, traceback: Any) -> None:
+        if isinstance(e, MemoryError | RuntimeError) and is_out_of_memory(e):
+            raise out_of_memory(e, self.what, self.layers, *self.modules, alone=self.alone) from None

@@ -263,13 +263,14 @@ class FitLoop:
         # one tick per batch, so a long epoch (one epoch of the chapter 5 CNN) still shows progress
         bar: Any = tqdm(total=0 if finished else max(0, last_step - step), desc=self.backend, unit="batch",
                         disable=not progress or not self.is_main_process, leave=False)
+        training_step = self._naming_the_layer("a training step")  # torch calls its modules directly
         for epoch in range(epochs + 1 if finished else start + 1, epochs + 1):
             bar.set_postfix_str(f"epoch {epoch}/{epochs}", refresh=False)
             history.lr.append(self._lr())
             self._train_mode()
             losses, norms, stop = [], [], False
             for xb, yb in batches:
-                with self._naming_the_layer("a training step"):  # torch calls its modules directly
+                with training_step:
                     loss = self._forward_backward(xb, yb)
                 step += 1
                 if not math.isfinite(loss):  # one scalar test per step; the culprit is looked up only on failure

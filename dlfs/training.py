@@ -53,8 +53,13 @@ class BatchOrder:
         self.shuffle = shuffle
         self.rng = np.random.default_rng(seed)
 
+    def permutation(self) -> np.ndarray:
+        """One epoch's order of the rows (n,) int64, uncut: what ``iter()`` cuts into batches, drawn from the
+        same generator (a caller that batches the rows itself takes this instead of iterating)."""
+        return self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+
     def __iter__(self) -> Iterator[list[int]]:
-        perm = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+        perm = self.permutation()
         for start in range(0, self.n, self.batch_size):
             yield perm[start : start + self.batch_size].tolist()
 

@@ -291,3 +291,33 @@ def test_mse_of_a_single_number_names_the_argument():
     assert messages[0] == ("MeanSquaredError prediction: expected an array of shape (batch, ...) with one row per "
                            "sample, got a 0-D array (a single number; reshape one prediction with "
                            "np.reshape(p, (1, 1)))")
+
+
+def test_the_torch_trainers_batches_are_the_orders():
+    """``RingBatches`` (the torch Trainer's batches on the CPU) hands out, epoch after epoch, exactly the rows
+    ``BatchOrder`` names, the ragged last batch included; each batch keeps its values while the next one is
+    drawn. ``BatchOrder.permutation`` is the order that iterating it cuts into batches."""
+    import torch
+
+    from dlfs.training import BatchOrder
+    from torch_impl.trainer import RingBatches
+
+    X = np.random.default_rng(0).standard_normal((23, 3, 2)).astype(np.float32)
+    y = np.arange(23) * 10
+    reference = BatchOrder(23, 5, seed=4)
+    ring = RingBatches(torch.from_numpy(X), torch.from_numpy(y), BatchOrder(23, 5, seed=4))
+    for _ in range(3):  # epochs: a fresh permutation each
+        held = None
+        expected = list(reference)
+        assert [len(b) for b in expected] == [5, 5, 5, 5, 3]
+        for idx, (xb, yb) in zip(expected, ring, strict=True):
+            if held is not None:  # the previous batch, after the next was drawn
+                np.testing.assert_array_equal(held[0].numpy(), X[held[2]])
+                np.testing.assert_array_equal(held[1].numpy(), y[held[2]])
+            np.testing.assert_array_equal(xb.numpy(), X[idx])
+            np.testing.assert_array_equal(yb.numpy(), y[idx])
+            held = (xb, yb, idx)
+    a, b = BatchOrder(23, 5, seed=9), BatchOrder(23, 5, seed=9)
+    perm = a.permutation()
+    assert sorted(perm.tolist()) == list(range(23))
+    assert [perm[s:s + 5].tolist() for s in range(0, 23, 5)] == list(b)
