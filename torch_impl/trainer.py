@@ -87,17 +87,19 @@ class RingBatches(IterableDataset):
         self._ring = [(np.empty((b, *self.X.shape[1:]), self.X.dtype),
                        np.empty((b, *self.targets.shape[1:]), self.targets.dtype))
                       for _ in range(2)]
+        self._tensors = [(torch.from_numpy(bx), torch.from_numpy(bt)) for bx, bt in self._ring]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        rows = self.order.permutation()  # this epoch's order of the rows, as the sampler's
-        for k, start in enumerate(range(0, len(rows), self.order.batch_size)):
-            idx = rows[start:start + self.order.batch_size]
-            bx, bt = (buffer[:len(idx)] for buffer in self._ring[k % 2])
+        rows, b = self.order.permutation(), self.order.batch_size  # the sampler's order
+        for k, start in enumerate(range(0, len(rows), b)):
+            idx = rows[start:start + b]
+            (bx, bt), (tx, tt) = self._ring[k % 2], self._tensors[k % 2]
+            m = len(idx)  # b, or fewer in the last batch
             # mode="clip": with mode="raise" NumPy gathers into a temporary first; the rows are
             # a permutation of range(n), so nothing is clipped
-            np.take(self.X, idx, axis=0, out=bx, mode="clip")
-            np.take(self.targets, idx, axis=0, out=bt, mode="clip")
-            yield torch.from_numpy(bx), torch.from_numpy(bt)
+            np.take(self.X, idx, axis=0, out=bx[:m], mode="clip")
+            np.take(self.targets, idx, axis=0, out=bt[:m], mode="clip")
+            yield (tx, tt) if m == b else (tx[:m], tt[:m])
 
 
 class TransformedDataset(Dataset):
@@ -175,7 +177,7 @@ class Trainer(FitLoop):
         if self._parallel is None:
             loss = self.net.loss.criterion(self._model(xb), yb)
             loss.backward()
-            return float(loss.detach())
+            return loss.item()
         with self._parallel.sharded_masks():
             out = self._model(xb)
         return self._parallel.backward(self.net.loss.criterion(out, yb))
