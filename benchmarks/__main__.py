@@ -22,7 +22,6 @@ from benchmarks.common import (
     begin_module,
     dry_rows,
     format_rows,
-    library_threads,
     machine,
     matmul_peak,
     matmul_peak_in_processes,
@@ -100,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         parser.error(f"--rounds: expected a positive int, got {args.rounds}")
     rows: list[dict[str, Any]] = []
     keys = ROW_KEYS + MEMORY_KEYS + (("scratch_rounds_s", "torch_rounds_s") if args.method == "processes" else ())
-    with library_threads(args.threads):
+    from torch_impl.devices import limit_threads  # imported here: --help does not import torch
+
+    with limit_threads(args.threads):
         peak = (matmul_peak(args.quick) if args.method == "interleaved"
                 else matmul_peak_in_processes(args.quick, args.threads, args.rounds))
         for name in names:

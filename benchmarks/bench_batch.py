@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks import bench_conv, bench_dense
-from benchmarks.common import library_threads, machine
+from benchmarks.common import machine
 from dlfs.io import save_figure, save_json
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -60,7 +60,9 @@ def run_series(quick: bool, threads: int) -> dict[str, Any]:
     """Every series at ``threads`` threads per library (torch.set_num_threads, threadpoolctl), restored after."""
     benches, batches = (QUICK_SERIES, QUICK_BATCHES) if quick else (SERIES, BATCHES)
     load_before = os.getloadavg()
-    with library_threads(threads):
+    from torch_impl.devices import limit_threads  # imported here: --help does not import torch
+
+    with limit_threads(threads):
         results = [series(name, bench, batches, 0.05 if quick else BUDGET_S, 3 if quick else MAX_REPEATS)
                    for name, bench in benches.items()]
     return {"quick": quick, "threads": threads, "method": "interleaved", "load_average": [load_before,

@@ -142,10 +142,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     repeats = (1 if args.quick else 3) if args.repeats is None else args.repeats
     if repeats < 1:
         parser.error(f"--repeats: expected a positive int, got {repeats}")
-    from benchmarks.common import library_threads, machine
+    from benchmarks.common import machine
+    from torch_impl.devices import limit_threads
 
     load_before = os.getloadavg()
-    with library_threads(args.threads):  # BLAS and OpenMP (sklearn's Barnes-Hut) alike
+    with limit_threads(args.threads):  # BLAS and OpenMP (sklearn's Barnes-Hut) alike
         result = run(args.quick, repeats)
     result = {"quick": args.quick, "threads": args.threads, "load_average_before": load_before,
               "load_average_after": os.getloadavg(), "machine": machine(), **result}

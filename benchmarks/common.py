@@ -31,8 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -101,22 +100,6 @@ _log: dict[str, Any] = {"calls": 0, "last": None}
 def begin_module() -> None:
     """Start counting ``time_pair`` calls afresh: call before each module's ``run``."""
     _log["calls"], _log["last"] = 0, None
-
-
-@contextmanager
-def library_threads(threads: int) -> Iterator[None]:
-    """Run the body with ``threads`` threads for torch (``set_num_threads``) and for NumPy's BLAS and OpenMP
-    (threadpoolctl); torch's count is restored afterwards (a benchmark's ``main`` may run inside a test process)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(threads):
-            yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def time_pair(scratch: Callable[[], Any], torch_fn: Callable[[], Any], repeats: int, warmup: int = 2

@@ -335,6 +335,16 @@ def out_of_memory(e: BaseException, what: str, layers: Sequence[Any], *modules: 
                             index, original)
 
 
+def unbuilt_for_loading(first: Any) -> RuntimeError:
+    """The error of ``load_state_dict`` on a network that has not seen an input and whose file does not give
+    the input's shape (both backends); ``first`` is its first layer."""
+    return RuntimeError(
+        f"NeuralNetwork.load_state_dict (dlfs.load_weights): this network has not seen an input yet, so its "
+        f"layers have no parameters to load into, and the file's shapes do not give the input's shape (the first "
+        f"layer is {first!r}); build it with one batch of your input first, net.forward(X[:1], training=False), "
+        f"then call dlfs.load_weights(net, path) again")
+
+
 class naming_the_layer(AbstractContextManager):  # noqa: N801 -- a with-statement's word, as contextlib's
     """Run the body; an out-of-memory error in it (``is_out_of_memory``) is raised as ``out_of_memory(e, what,
     layers, *modules, alone=alone)``, which names the layer. Any other error passes through unchanged. Reusable:

@@ -22,12 +22,12 @@ checkpoints of an earlier one (``fit(overwrite_checkpoint=True)``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -153,20 +153,12 @@ def checkpoint_options(args: argparse.Namespace, backend_name: str, *model: str)
     return {"checkpoint_dir": directory, "resume": resume, "overwrite_checkpoint": bool(args.overwrite) and not resume}
 
 
-@contextlib.contextmanager
-def limit_threads(threads: int) -> Iterator[None]:
-    """Run the body with ``threads`` threads for torch and for NumPy's BLAS; both are restored afterwards (an
-    experiment's ``main`` may run inside a test process)."""
-    import torch
-    from threadpoolctl import threadpool_limits
+def limit_threads(threads: int) -> AbstractContextManager[None]:
+    """``torch_impl.devices.limit_threads``: torch and NumPy's BLAS at ``threads`` threads in the body,
+    restored after; imported when called, so that importing this module does not import torch."""
+    from torch_impl.devices import limit_threads as limit
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(threads):
-            yield
-    finally:
-        torch.set_num_threads(before)
+    return limit(threads)
 
 
 def _device(s: str) -> str:

@@ -21,7 +21,6 @@ import os
 import re
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -33,6 +32,7 @@ import dlfs
 from dlfs.checkpoint import CHECKPOINT_FILE, Checkpointer, load_checkpoint
 from dlfs.exchange import load_weights, save_weights
 from parity_tests import test_validation_audit as audit
+from parity_tests.test_faults import Result
 from parity_tests.test_validation_audit import Row, cli, experiment, row, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,16 +167,6 @@ CASES = [(r, b) for r in ROWS for b in (("scratch", "torch") if r.backends == "b
 
 
 # --- the right results ------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Result:
-    """A case that must give the right result: ``check(B, tmp)`` asserts it (``B`` None for ``backends="-"``)."""
-
-    component: str
-    case: str
-    check: Callable[[Any, Path], None]
-    backends: str = "both"
-
 
 class Interrupted(Exception):
     """Stands for a kill or Ctrl-C right after a checkpoint was written."""

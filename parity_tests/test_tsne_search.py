@@ -14,25 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import scratch.fast.tsne as S
 import scratch.tsne as book
 import torch_impl.tsne as T
 from dlfs.tsne_common import EXP_FLOOR, PERPLEXITY_TOLERANCE
+from parity_tests.test_tsne import _one_torch_thread  # noqa: F401 -- autouse: one torch thread here too
 from study.parity import ParityReport, compare
 
 FORMS = (("fast", S), ("torch", T))
 UNCONVERGED = {1: 120, 4: 120, 9: 100}  # rows still searching when the cap stops them
 X = np.random.default_rng(11).standard_normal((120, 5)) * 3.0  # (120, 5)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _against_the_book(title: str, D: np.ndarray, perplexity: float) -> tuple[np.ndarray, np.ndarray]:

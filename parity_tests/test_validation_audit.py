@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,15 @@ def write(path: Path, content: str | bytes) -> Path:
 def non_empty(tmp: Path) -> str:
     write(tmp / "out" / "old.txt", "x")
     return str(tmp / "out")
+
+
+def assert_in_order(message: str, fragments: Sequence[str]) -> None:
+    """Every fragment occurs in ``message``, each after the one before: the audit's rule for an error's text."""
+    at = 0
+    for fragment in fragments:
+        found = message.find(fragment, at)
+        assert found >= 0, f"{fragment!r} not in the message (after position {at}): {message!r}"
+        at = found + len(fragment)
 
 
 # every experiment takes the shared flags of experiments.common.base_parser; each is given the bad ones
@@ -823,11 +832,7 @@ def test_bad_input(r: Row, backend: str, tmp_path: Path, capsys: pytest.CaptureF
             message = capsys.readouterr().err
     else:
         message = str(err)
-    at = 0
-    for fragment in r.message:
-        found = message.find(fragment, at)
-        assert found >= 0, f"{fragment!r} not in the message (after position {at}): {message!r}"
-        at = found + len(fragment)
+    assert_in_order(message, r.message)
 
 
 def test_doc_is_current() -> None:

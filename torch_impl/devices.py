@@ -17,6 +17,8 @@ before the process touches CUDA, as ``make test-gpu`` does; this module only set
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -73,3 +75,19 @@ def cuda_parity_mode() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.use_deterministic_algorithms(True)
+
+
+@contextmanager
+def limit_threads(threads: int) -> Iterator[None]:
+    """Run the body with ``threads`` threads for torch (``set_num_threads``) and for NumPy's BLAS
+    and OpenMP (threadpoolctl); torch's count is restored afterwards (an experiment's or a
+    benchmark's ``main`` may run inside a test process)."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(threads):
+            yield
+    finally:
+        torch.set_num_threads(before)

@@ -20,6 +20,7 @@ from dlfs.errors import (
     is_out_of_memory,
     naming_the_layer,
     out_of_memory,
+    unbuilt_for_loading,
 )
 from dlfs.exchange import check_state
 from torch_impl.base import TORCH_DTYPES, TorchLayer, to_numpy, to_tensor
@@ -151,12 +152,7 @@ class NeuralNetwork:
         if type(first).__name__ == "Dense" and w is not None and np.ndim(w) == 2:
             self.build(self.tensor("x", np.zeros((1, np.shape(w)[0]), dtype=self.dtype)))
             return
-        raise RuntimeError(
-            f"NeuralNetwork.load_state_dict (dlfs.load_weights): this network has not seen an "
-            f"input yet, so its layers have no parameters to load into, and the file's shapes do "
-            f"not give the input's shape (the first layer is {first!r}); build it with one batch "
-            f"of your input first, net.forward(X[:1], training=False), then call "
-            f"dlfs.load_weights(net, path) again")
+        raise unbuilt_for_loading(first)
 
     def predict(self, X: Any, batch_size: int | None = None) -> np.ndarray:
         """The network's output for ``X``: (n, ...) -> (n, out), NumPy in and out.
