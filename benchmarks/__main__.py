@@ -27,8 +27,8 @@ from benchmarks.common import (
     matmul_peak_in_processes,
     measure_in_child,
     row,
+    write_result,
 )
-from dlfs.io import save_json
 
 # run on their own (``python -m benchmarks.<name>``, ``make bench-ddp``): they launch processes of their own, and
 # their rows are not scratch/torch pairs
@@ -126,9 +126,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"{args.threads} thread(s) per backend, {how}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
           "cores")
     print(format_rows(rows, peak))
-    if args.json:
-        save_json(args.json, result)
-        print(f"wrote {args.json}")
+    write_result(args.json, result)
     return result
 
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks import bench_conv, bench_dense
-from benchmarks.common import machine
-from dlfs.io import save_figure, save_json
+from benchmarks.common import machine, write_result
+from dlfs.io import save_figure
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 QUICK_BATCHES = (1, 4, 16)
@@ -119,9 +119,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"{args.threads} thread(s) per backend; load average {result['load_average'][0][0]:.1f} -> "
           f"{result['load_average'][1][0]:.1f} on {os.cpu_count()} cores")
     print(_table(result))
-    if args.json:
-        save_json(args.json, result)
-        print(f"wrote {args.json}")
+    write_result(args.json, result)
     if args.png:
         plot(result, args.png)
         print(f"wrote {args.png}")

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import write_result
 from dlfs.io import save_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,9 +144,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
               f"{r['seconds']:7.2f} {r['job_s']:7.1f} {r['accuracy']:6.2f}")
     result = {"dataset": args.dataset, "train_size": args.train_size, "epochs": args.epochs,
               "cpus": os.cpu_count(), "rows": rows}
-    if args.json:
-        save_json(args.json, result)
-        print(f"wrote {args.json}")
+    write_result(args.json, result)
     return result
 
 

@@ -40,8 +40,6 @@ from typing import Any
 
 import numpy as np
 
-from dlfs.io import save_json
-
 TARGET = 1.10  # the Trainer's per-step time at most 10% above the bare loop's
 LR, MOMENTUM, SEED, ORDER_SEED = 0.01, 0.9, 1, 1
 
@@ -228,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     repeats = (1 if args.quick else 15) if args.repeats is None else args.repeats
     if repeats < 1:
         parser.error(f"--repeats: expected a positive int, got {repeats}")
-    from benchmarks.common import machine
+    from benchmarks.common import machine, write_result
     from torch_impl.devices import limit_threads
 
     load_before = os.getloadavg()
@@ -240,9 +238,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"average {load_before[0]:.1f} before, {result['load_average_after'][0]:.1f} after, on {os.cpu_count()} "
           f"cores")
     print(format_result(result))
-    if args.json:
-        save_json(args.json, result)
-        print(f"wrote {args.json}")
+    write_result(args.json, result)
     return result
 
 

@@ -35,8 +35,6 @@ from typing import Any
 
 import numpy as np
 
-from dlfs.io import save_json
-
 TRUST_NEIGHBOURS = 5  # sklearn.manifold.trustworthiness's default n_neighbors
 SEED = 0
 # the targets: torch no slower than scratch; scratch at most a third of sklearn's exact time
@@ -142,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     repeats = (1 if args.quick else 3) if args.repeats is None else args.repeats
     if repeats < 1:
         parser.error(f"--repeats: expected a positive int, got {repeats}")
-    from benchmarks.common import machine
+    from benchmarks.common import machine, write_result
     from torch_impl.devices import limit_threads
 
     load_before = os.getloadavg()
@@ -154,9 +152,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"medians of {repeats} interleaved repeat(s); load average {load_before[0]:.1f} before, "
           f"{result['load_average_after'][0]:.1f} after, on {os.cpu_count()} cores")
     print(format_result(result))
-    if args.json:
-        save_json(args.json, result)
-        print(f"wrote {args.json}")
+    write_result(args.json, result)
     return result
 
 

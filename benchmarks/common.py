@@ -333,3 +333,12 @@ def format_rows(rows: Sequence[Mapping[str, Any]], peak: Mapping[str, float]) ->
         out.append("MiB: peak resident memory of one step above the built benchmark, each backend in a fresh "
                    "process (docs/benchmarks.md)")
     return "\n".join(out)
+
+
+def write_result(path: str | None, result: dict[str, Any]) -> None:
+    """A benchmark's ``--json PATH``: the result written there atomically, and said, when a path is given."""
+    from dlfs.io import save_json
+
+    if path:
+        save_json(path, result)
+        print(f"wrote {path}")

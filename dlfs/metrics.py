@@ -77,6 +77,15 @@ def class_labels(name: str, y: Any, num_classes: int | None = None, n: int | Non
     return labels
 
 
+def predicted_classes(out: np.ndarray) -> np.ndarray:
+    """The argmax of a network's output over its last axis: (n, C) -> (n,) int64, per position for a sequence
+    model's (n, T, C); both backends' ``NeuralNetwork.predict_classes``. Needs C >= 2."""
+    if out.shape[-1] < 2:
+        raise ValueError(f"NeuralNetwork.predict_classes: the network gives {out.shape[-1]} output per sample, "
+                         f"and the argmax of one value is always class 0; threshold predict(X) instead")
+    return np.argmax(out, axis=-1).astype(np.int64)
+
+
 def _predicted_labels(pred: Any) -> tuple[np.ndarray, int | None]:
     """Predicted labels (N,) from scores (N, C) (argmax) or labels (N,); and C when scores give it."""
     pred = check_array("pred", pred)

@@ -18,6 +18,7 @@ from dlfs.errors import (
     unbuilt_for_loading,
 )
 from dlfs.exchange import check_state
+from dlfs.metrics import predicted_classes
 from scratch.base import Layer, Operation, ParamOperation
 from scratch.losses import Loss
 
@@ -162,12 +163,7 @@ class NeuralNetwork:
     def predict_classes(self, X: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """The predicted class of each sample: the argmax of ``predict(X)`` over its last axis,
         (n, C) -> (n,) int64 (per position for a sequence model's (n, T, C)). Needs C >= 2."""
-        out = self.predict(X, batch_size)
-        if out.shape[-1] < 2:
-            raise ValueError(f"NeuralNetwork.predict_classes: the network gives {out.shape[-1]} "
-                             f"output per sample, and the argmax of one value is always class 0; "
-                             f"threshold predict(X) instead")
-        return np.argmax(out, axis=-1).astype(np.int64)
+        return predicted_classes(self.predict(X, batch_size))
 
     def __repr__(self) -> str:
         return f"NeuralNetwork([{', '.join(map(repr, self.layers))}], {self.loss!r})"

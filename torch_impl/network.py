@@ -23,6 +23,7 @@ from dlfs.errors import (
     unbuilt_for_loading,
 )
 from dlfs.exchange import check_state
+from dlfs.metrics import predicted_classes
 from torch_impl.base import TORCH_DTYPES, TorchLayer, to_numpy, to_tensor
 from torch_impl.devices import resolve_device
 from torch_impl.losses import Loss
@@ -180,12 +181,7 @@ class NeuralNetwork:
     def predict_classes(self, X: Any, batch_size: int | None = None) -> np.ndarray:
         """The predicted class of each sample: the argmax of ``predict(X)`` over its last axis,
         (n, C) -> (n,) int64 (per position for a sequence model's (n, T, C)). Needs C >= 2."""
-        out = self.predict(X, batch_size)
-        if out.shape[-1] < 2:
-            raise ValueError(f"NeuralNetwork.predict_classes: the network gives {out.shape[-1]} "
-                             f"output per sample, and the argmax of one value is always class 0; "
-                             f"threshold predict(X) instead")
-        return np.argmax(out, axis=-1).astype(np.int64)
+        return predicted_classes(self.predict(X, batch_size))
 
     def __repr__(self) -> str:
         return f"NeuralNetwork([{', '.join(map(repr, self.layers))}], {self.loss!r})"
