@@ -119,8 +119,8 @@ def test_blocks_evaluation_mode_and_skipped_input_grad(monkeypatch, dtype):
     compare("input_grad", dx0, xt.grad.numpy().astype(dtype), dtype=dtype)
     compare("grad:W", grads0["W"], Wt.grad.numpy().transpose(1, 0, 2, 3).astype(dtype), dtype=dtype)
 
-    per_image = 8 * 8 * 2 * (16 + 4) * 3 * 3 * x.itemsize
-    monkeypatch.setattr(fast_conv, "WINOGRAD_BLOCK_BYTES", 3 * per_image)  # blocks of 3, 3 and 1 images
+    per_tile_row = 8 * 8 * 2 * (16 + 4) * 3 * x.itemsize  # alpha^2 * 2 (C + O) * tw for one image
+    monkeypatch.setattr(fast_conv, "WINOGRAD_BLOCK_BYTES", 3 * per_tile_row)  # blocks of 3, 3 and 1 images
     layer = fresh()
     y1, dx1, grads1 = _grads(layer, x, g)
     assert _winograd_op(layer).blocks(7) == [(0, 3), (3, 6), (6, 7)]

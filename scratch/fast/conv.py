@@ -37,7 +37,7 @@ __all__ = ["Conv2D"]
 # GEMM per block, small enough to stay cache-friendly and never allocate gigabytes for a large
 # evaluation batch.
 WORKSPACE_BYTES = 8 * 2**20
-# Winograd's blocks of images: their transformed tiles take at most this many bytes
+# Winograd's blocks (images of one tile row): their transformed tiles take at most this many bytes
 WINOGRAD_BLOCK_BYTES = 6 * 2**20
 # the transformed input tiles are kept for the backward up to this size (else recomputed)
 WINOGRAD_KEEP_BYTES = 256 * 2**20
@@ -148,37 +148,12 @@ class Conv2DOperation(ParamOperation):
 
     def _winograd_output(self, x: np.ndarray) -> np.ndarray:
         """The same convolution by F(4x4, r x r) (``scratch/fast/winograd.py``)."""
-        N, C, H, W = x.shape
-        O, r = self.param.shape[1], self.param.shape[2]
-        pt, pb, pl, pr = self.pads
-        self.Ho, self.Wo = H + pt + pb - r + 1, W + pl + pr - r + 1
-        wino = self._winograd
-        wino.plan(N, C, O, self.Ho, self.Wo, WINOGRAD_BLOCK_BYTES, x.itemsize)
-        # zero-bordered input over the whole tiled extent (the tiles past the output are zeros)
-        shape = (N, C, wino.Ht, wino.Wt)
-        if self._xpad is None or self._xpad.shape != shape or self._xpad.dtype != x.dtype:
-            self._xpad, self._dxpad = np.zeros(shape, x.dtype), np.zeros(shape, x.dtype)
-        self._xpad[:, :, pt:pt + H, pl:pl + W] = x
-        exact = (wino.th * 4, wino.tw * 4) == (self.Ho, self.Wo)
-        out = np.empty((N, O, wino.th * 4, wino.tw * 4), dtype=x.dtype)
+        wino, (N, C) = self._winograd, x.shape[:2]
+        wino.plan(x, self.param.shape[1], self.pads, WINOGRAD_BLOCK_BYTES)
+        self.Ho, self.Wo = wino.Ho, wino.Wo
         keep = self.training and wino.alpha**2 * C * N * wino.th * wino.tw * x.itemsize <= (
             WINOGRAD_KEEP_BYTES)
-        wino.forward(self._xpad, self.param, out, keep)
-        return out if exact else np.ascontiguousarray(out[:, :, :self.Ho, :self.Wo])
-
-    def _winograd_backward(self, output_grad: np.ndarray, want_dx: bool
-                           ) -> tuple[np.ndarray | None, np.ndarray]:
-        N, C, H, W = self.input_.shape
-        wino, (pt, _, pl, _) = self._winograd, self.pads
-        if (wino.th * 4, wino.tw * 4) == (self.Ho, self.Wo):
-            grad = np.ascontiguousarray(output_grad)
-        else:  # the tiles past the output get zero gradient
-            grad = np.zeros((N, output_grad.shape[1], wino.th * 4, wino.tw * 4), output_grad.dtype)
-            grad[:, :, :self.Ho, :self.Wo] = output_grad
-        if want_dx:
-            self._dxpad[...] = 0
-        dW = wino.backward(self._xpad, grad, self._dxpad if want_dx else None)
-        return (self._dxpad[:, :, pt:pt + H, pl:pl + W].copy() if want_dx else None), dW
+        return wino.forward(x, self.param, keep)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         dx, self._dW = self._backward(output_grad, want_dx=True)
@@ -193,7 +168,7 @@ class Conv2DOperation(ParamOperation):
         """dL/dx (N, C, H, W) (None unless ``want_dx``) and dL/dW (C/groups, O, kh, kw), block
         by block."""
         if self._winograd is not None:
-            return self._winograd_backward(output_grad, want_dx)
+            return self._winograd.backward(np.ascontiguousarray(output_grad), want_dx)
         N, C, H, W = self.input_.shape
         Cg, O, kh, kw = self.param.shape
         Ho, Wo, (pt, _, pl, _), G = self.Ho, self.Wo, self.pads, self.groups

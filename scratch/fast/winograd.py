@@ -21,12 +21,18 @@ the points (rows p^0 .. p^{n-1}): A^T = V_m^T, G = V_r, B^T = V_alpha^{-T}. ``co
 them exactly, in fractions, and rounds once.
 
 Over channels the elementwise product becomes one matrix product per point (a, b) of the tile,
-``M[ab] (O, tiles) = U[ab] (O, C) @ V[ab] (C, tiles)``, with U = G W G^T the transformed filters
+``M[ab] (tiles, O) = V[ab] (tiles, C) @ U[ab] (C, O)``, with U = G W G^T the transformed filters
 and V = B^T D B the transformed input tiles. The gradients are the transposed maps, exactly (the
-map is linear in W and in D): dM = A dY A^T, dU = dM V^T, dV = U^T dM, then dW = G^T dU G, and
-dD = B dV B^T is added back onto the overlapping input tiles. Tiles are stored point-major
-(alpha, alpha, channels, tiles), so every product is a plain matmul on contiguous operands (a
-transposed operand runs about half as fast in this BLAS on these thin shapes).
+map is linear in W and in D): dM = A dY A^T, dU = V^T dM, dV = dM U^T, then dW = G^T dU G, and
+dD = B dV B^T is added back onto the overlapping input tiles.
+
+Layout is most of the cost: the products are about a third of the time, the rest is moving tiles.
+So the images are held pixel-major, (H, W, N, C), and tiles point-major with channels last,
+(alpha, alpha, tiles, C): every copy between images and tiles then moves runs of (images,
+channels), hundreds of numbers long, where in NCHW the innermost run is one row of 7 tiles and
+NumPy's overhead per run dominates. The only NCHW <-> pixel-major steps are the conversions of
+x, out, dL/dout and dL/dx, done in chunks that stay in cache (docs/convolutions.md has the
+timings).
 
 Rounding: the points 0, +-1, +-2, +-1/2 keep the entries small, but the transforms add terms of
 different sizes. On the benchmark layer (32 -> 64, 5x5, 28x28) the normwise error against float64
@@ -42,7 +48,7 @@ from functools import cache
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["TILE", "cook_toom", "usable", "WinogradConv"]
+__all__ = ["TILE", "cook_toom", "usable", "WinogradConv", "to_image_major", "to_pixel_major"]
 
 TILE = 4  # m: outputs per tile side
 # alpha = m + r - 1 interpolation points per kernel size r; None is the point at infinity
@@ -52,6 +58,8 @@ POINTS: dict[int, tuple[Fraction | None, ...]] = {
     5: (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2),
         Fraction(-1, 2), None),
 }
+# rows of (n, c) moved per chunk of a transposed copy between the two image layouts
+_TRANSPOSE_ROWS = 256
 MIN_CHANNELS = 16  # below this the per-point GEMMs are too thin: im2col is faster (1 -> 32: 2x)
 
 
@@ -94,14 +102,31 @@ def cook_toom(m: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return AT, G, BT
 
 
-class WinogradConv:
-    """F(4x4, r x r) for one convolution layer: x (N, C, H, W) (already zero-padded by the
-    caller into ``xpad``) and W (C, O, r, r) -> out (N, O, Ho, Wo), and back.
+def to_pixel_major(src: np.ndarray, dst: np.ndarray) -> None:
+    """dst[y, x, n, c] = src[n, c, y, x]: an (N, C, H, W) image batch into an (H, W, N, C) view.
+    A few images at a time: one transposed copy of the whole batch strides through memory and
+    runs ~3x slower than chunks that stay in cache."""
+    step = max(1, _TRANSPOSE_ROWS // src.shape[1])
+    for n0 in range(0, src.shape[0], step):
+        np.copyto(dst[:, :, n0:n0 + step], src[n0:n0 + step].transpose(2, 3, 0, 1))
 
-    The batch is processed in blocks of ``block`` images (a memory budget, like im2col's); each
-    block's transformed tiles V (alpha^2, C, tiles) are kept for the backward when training, as
-    V^T (alpha^2, tiles, C), the layout of dU = dM V^T (so the backward does not redo the forward's
-    transform), otherwise dropped.
+
+def to_image_major(src: np.ndarray, dst: np.ndarray) -> None:
+    """dst[n, c, y, x] = src[y, x, n, c]: the inverse of ``to_pixel_major``. One image row at a
+    time (chunks of images run ~4x slower this way round: 15 ms against 3.5 for 64x64x28x28)."""
+    for y in range(src.shape[0]):
+        np.copyto(dst[:, :, y], src[y].transpose(1, 2, 0))
+
+
+class WinogradConv:
+    """F(4x4, r x r) for one convolution layer: x (N, C, H, W) and W (C, O, r, r) -> out
+    (N, O, Ho, Wo), and back.
+
+    Images are held pixel-major, (H, W, N, C), so that every copy between the images and the tiles
+    moves whole runs of (images, channels) (in NCHW the innermost run is one 7-tile row). Work
+    goes one tile row at a time, in blocks of ``block`` images (a memory budget, like im2col's).
+    Each block's transformed tiles V (alpha^2, tiles, C) are kept for the backward when training,
+    otherwise dropped and transformed again.
     """
 
     def __init__(self, r: int, dtype: np.dtype) -> None:
@@ -111,109 +136,115 @@ class WinogradConv:
         self.A, self.B = np.ascontiguousarray(self.AT.T), np.ascontiguousarray(self.BT.T)
         self.KG = np.kron(G, G).astype(dtype)  # (alpha^2, r^2): vec(G W G^T) = KG vec(W)
         self._V: list[np.ndarray] = []
+        self._shape: tuple | None = None
 
-    def plan(self, N: int, C: int, O: int, Ho: int, Wo: int, budget: int, itemsize: int) -> None:
-        """Tile counts and the block size for an (N, C, ., .) input and (Ho, Wo) output."""
-        self.th, self.tw = -(-Ho // TILE), -(-Wo // TILE)
-        # the tiled input and output extents: th*m outputs need th*m + r - 1 input rows
-        self.Ht, self.Wt = self.th * TILE + self.r - 1, self.tw * TILE + self.r - 1
-        per_image = self.alpha**2 * 2 * (C + O) * self.th * self.tw * itemsize  # D, V, M, dM
-        self.block = int(max(1, min(N, budget // per_image)))
+    def plan(self, x: np.ndarray, O: int, pads: tuple[int, int, int, int], budget: int) -> None:
+        """Tile counts, block size and the pixel-major buffers for input x (N, C, H, W)."""
+        N, C, H, W = x.shape
+        pt, pb, pl, pr = pads
+        self.pads, self.in_shape = pads, x.shape
+        self.Ho, self.Wo = H + pt + pb - self.r + 1, W + pl + pr - self.r + 1
+        self.th, self.tw = -(-self.Ho // TILE), -(-self.Wo // TILE)
+        # the tiled input extent: th*m outputs need th*m + r - 1 input rows
+        Ht, Wt = self.th * TILE + self.r - 1, self.tw * TILE + self.r - 1
+        per_tile = self.alpha**2 * 2 * (C + O) * x.itemsize  # D, V, M, dM
+        self.block = int(max(1, min(N, budget // (per_tile * self.tw))))
+        shape = (N, C, O, Ht, Wt, x.dtype)
+        if shape != self._shape:  # zeros: the border and the tiles past the output stay zero
+            self._shape = shape
+            self._x = np.zeros((Ht, Wt, N, C), x.dtype)  # the zero-bordered input
+            self._dx = np.zeros((Ht, Wt, N, C), x.dtype)  # its gradient
+            # the tiled output, then its gradient
+            self._y = np.zeros((self.th * TILE, self.tw * TILE, N, O), x.dtype)
 
     def blocks(self, N: int) -> list[tuple[int, int]]:
+        """The blocks of images of one tile row."""
         return [(n0, min(N, n0 + self.block)) for n0 in range(0, N, self.block)]
+
+    def _rows_and_blocks(self) -> list[tuple[int, int, int]]:
+        return [(t, n0, n1) for t in range(self.th) for n0, n1 in self.blocks(self.in_shape[0])]
 
     @staticmethod
     def _two_sided(L: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """L X L^T on every tile: X (k, k, rest) -> (l, l, rest) for L (l, k), as two matmuls
-        (rows, then columns) over the whole block -- 1/4 of the work of one Kronecker matmul."""
-        k, l = L.shape[1], L.shape[0]
-        Z = (L @ X.reshape(k, -1)).reshape(l, k, -1)  # Z[a, j] = sum_i L[a, i] X[i, j]
-        return np.matmul(L, Z)  # out[a, b] = sum_j L[b, j] Z[a, j]
+        """L X L^T on every tile: X (k, k, rest) -> (l, l, rest) for L (l, k), as two batched
+        matmuls (rows, then columns) -- 1/4 of the work of one Kronecker matmul. Each is batched
+        over the axis it leaves alone: about twice as fast as one (l, k) @ (k, k * rest) GEMM."""
+        Z = np.matmul(L, X.transpose(1, 0, 2))  # Z[j, a] = sum_i L[a, i] X[i, j]: (k, l, rest)
+        return np.matmul(L, Z.transpose(1, 0, 2))  # out[a, b] = sum_j L[b, j] Z[j, a]
 
-    def _tiles(self, xpad: np.ndarray, n0: int, n1: int) -> np.ndarray:
-        """Input tiles of images n0:n1, point-major: D[i, j, c, n, th, tw] = xpad[n0 + n, c,
-        4 th + i, 4 tw + j] (overlapping tiles: a strided view, copied once)."""
-        sn, sc, sy, sx = xpad.strides
-        a, C = self.alpha, xpad.shape[1]
-        view = as_strided(xpad[n0:], (a, a, C, n1 - n0, self.th, self.tw),
-                          (sy, sx, sc, sn, TILE * sy, TILE * sx))
-        return np.ascontiguousarray(view)
+    def _tiles(self, t: int, n0: int, n1: int) -> np.ndarray:
+        """Transformed input tiles of tile row t, images n0:n1: V (alpha^2, tiles, C), tiles
+        ordered (tw, n). D[i, j, tw, n, c] = x[4 t + i, 4 tw + j, n0 + n, c] is a strided view of
+        overlapping tiles, copied once."""
+        a, (sy, sx, sn, sc) = self.alpha, self._x.strides
+        C = self._x.shape[3]
+        D = as_strided(self._x[TILE * t:, :, n0:], (a, a, self.tw, n1 - n0, C),
+                       (sy, sx, TILE * sx, sn, sc))
+        return self._two_sided(self.BT, np.ascontiguousarray(D).reshape(a, a, -1)).reshape(
+            a * a, -1, C)
 
-    def forward(self, xpad: np.ndarray, W: np.ndarray, out: np.ndarray, keep: bool) -> None:
-        """out (N, O, th*4, tw*4) <- the convolution of xpad (N, C, Ht, Wt) with W (C, O, r, r)."""
-        N, C = xpad.shape[:2]
+    def forward(self, x: np.ndarray, W: np.ndarray, keep: bool) -> np.ndarray:
+        """out (N, O, Ho, Wo): the convolution of x (N, C, H, W) with W (C, O, r, r), zero-padded
+        by ``pads`` (from ``plan``)."""
+        (N, C, H, Wd), (pt, _, pl, _) = x.shape, self.pads
         O, a2, m = W.shape[1], self.alpha**2, TILE
-        # U[ab] (O, C): the transformed filters, G W G^T for every (o, c)
-        self.U = (self.KG @ W.transpose(2, 3, 1, 0).reshape(-1, O * C)).reshape(a2, O, C)
+        to_pixel_major(x, self._x[pt:pt + H, pl:pl + Wd])
+        # U[ab] (C, O): the transformed filters, G W G^T for every (c, o)
+        self.U = (self.KG @ W.transpose(2, 3, 0, 1).reshape(-1, C * O)).reshape(a2, C, O)
+        y = self._y.reshape(self.th, m, self.tw, m, N, O)  # y[t, u, tw, v, n, o]
         self._V = []
-        for n0, n1 in self.blocks(N):
-            n, tiles = n1 - n0, (n1 - n0) * self.th * self.tw
-            V = self._two_sided(self.BT, self._tiles(xpad, n0, n1)).reshape(a2, C, tiles)
-            M = self.U @ V  # (alpha^2, O, tiles): one (O, C) @ (C, tiles) per point
-            Y = self._two_sided(self.AT, M)  # (m, m, O*tiles): A^T M A
-            np.copyto(out[n0:n1].reshape(n, O, self.th, m, self.tw, m),
-                      Y.reshape(m, m, O, n, self.th, self.tw).transpose(3, 2, 4, 0, 5, 1))
-            if keep:  # transposed for the backward's dU = dM V^T (contiguous: twice as fast)
-                self._V.append(np.ascontiguousarray(V.transpose(0, 2, 1)))
+        for t, n0, n1 in self._rows_and_blocks():
+            V = self._tiles(t, n0, n1)
+            M = V @ self.U  # (alpha^2, tiles, O): one (tiles, C) @ (C, O) per point
+            Y = self._two_sided(self.AT, M.reshape(self.alpha, self.alpha, -1))  # A^T M A
+            np.copyto(y[t, :, :, :, n0:n1],
+                      Y.reshape(m, m, self.tw, n1 - n0, O).transpose(0, 2, 1, 3, 4))
+            if keep:
+                self._V.append(V)
+        out = np.empty((N, O, self.Ho, self.Wo), dtype=x.dtype)
+        to_image_major(self._y[:self.Ho, :self.Wo], out)
+        return out
 
-    def backward(self, xpad: np.ndarray, grad: np.ndarray, dxpad: np.ndarray | None
-                 ) -> np.ndarray:
-        """dW (C, O, r, r) from ``grad`` (N, O, th*4, tw*4); dL/dxpad added into ``dxpad`` (zeroed
-        by the caller) unless it is None."""
-        N, C = xpad.shape[:2]
-        O, a, m = self.U.shape[1], self.alpha, TILE
-        a2 = a * a
-        UT = np.ascontiguousarray(self.U.transpose(0, 2, 1))  # (alpha^2, C, O)
+    def backward(self, grad: np.ndarray, want_dx: bool) -> tuple[np.ndarray | None, np.ndarray]:
+        """(dL/dx (N, C, H, W) or None, dW (C, O, r, r)) from ``grad`` (N, O, Ho, Wo)."""
+        (N, C, H, Wd), (pt, _, pl, _) = self.in_shape, self.pads
+        a2, a, m, O = self.alpha**2, self.alpha, TILE, grad.shape[1]
+        self._y[self.Ho:], self._y[:, self.Wo:] = 0, 0  # the tiles past the output: no gradient
+        to_pixel_major(grad, self._y[:self.Ho, :self.Wo])
+        g = self._y.reshape(self.th, m, self.tw, m, N, O)
+        UT = np.ascontiguousarray(self.U.transpose(0, 2, 1))  # (alpha^2, O, C)
         dU = np.zeros_like(self.U)
-        for b, (n0, n1) in enumerate(self.blocks(N)):
-            n, tiles = n1 - n0, (n1 - n0) * self.th * self.tw
-            if b < len(self._V):
-                VT = self._V[b]  # (alpha^2, tiles, C)
-            else:  # not kept (evaluation mode or over budget): transform the tiles again
-                V = self._two_sided(self.BT, self._tiles(xpad, n0, n1)).reshape(a2, C, tiles)
-                VT = np.ascontiguousarray(V.transpose(0, 2, 1))
-            # the gradient's output tiles, point-major: g[u, v, o, n, th, tw]
-            g = np.empty((m, m, O, n, self.th, self.tw), dtype=grad.dtype)
-            np.copyto(g, grad[n0:n1].reshape(n, O, self.th, m, self.tw, m
-                                             ).transpose(3, 5, 1, 0, 2, 4))
-            dM = self._two_sided(self.A, g).reshape(a2, O, tiles)  # A dY A^T
-            dU += dM @ VT  # (alpha^2, O, C)
-            if dxpad is None:
-                continue
-            dV = UT @ dM  # (alpha^2, C, tiles)
-            dD = self._two_sided(self.B, dV)  # B dV B^T: (alpha, alpha, C*tiles)
-            self._add_tiles(dD.reshape(a, a, C, n, self.th, self.tw), dxpad[n0:n1])
+        if want_dx:
+            self._dx[...] = 0
+        for b, (t, n0, n1) in enumerate(self._rows_and_blocks()):
+            # kept in training; else (evaluation mode, over budget) transformed again
+            V = self._V[b] if b < len(self._V) else self._tiles(t, n0, n1)
+            # the gradient's output tiles, point-major: g[u, v, tw, n, o]
+            gt = np.ascontiguousarray(g[t, :, :, :, n0:n1].transpose(0, 2, 1, 3, 4))
+            dM = self._two_sided(self.A, gt.reshape(m, m, -1)).reshape(a2, -1, O)  # A dY A^T
+            dU += V.transpose(0, 2, 1) @ dM  # (alpha^2, C, O)
+            if want_dx:
+                dV = dM @ UT  # (alpha^2, tiles, C)
+                dD = self._two_sided(self.B, dV.reshape(a, a, -1))  # B dV B^T
+                self._add_tiles(dD.reshape(a, a, self.tw, n1 - n0, C), t, n0)
         self._V = []
-        # G^T dU G for every (o, c): (r, r, O, C) -> the canonical (C, O, r, r)
-        dW = (self.KG.T @ dU.reshape(a2, -1)).reshape(self.r, self.r, O, C)
-        return np.ascontiguousarray(dW.transpose(3, 2, 0, 1))
+        # G^T dU G for every (c, o): (r, r, C, O) -> the canonical (C, O, r, r)
+        dW = (self.KG.T @ dU.reshape(a2, -1)).reshape(self.r, self.r, C, O)
+        dW = np.ascontiguousarray(dW.transpose(2, 3, 0, 1))
+        if not want_dx:
+            return None, dW
+        dx = np.empty(self.in_shape, dtype=grad.dtype)
+        to_image_major(self._dx[pt:pt + H, pl:pl + Wd], dx)
+        return dx, dW
 
-    def _add_tiles(self, dD: np.ndarray, dxpad: np.ndarray) -> None:
-        """Add the tiles dD (alpha, alpha, C, n, th, tw) back onto the pixels they were read
-        from. Tiles overlap (alpha > 4), so they go in 4-row, 4-column chunks: within one chunk the
-        tiles do not overlap, and a chunk is reordered to image order once and added as a block."""
-        n, C = dxpad.shape[:2]
-        th, tw, a, m = self.th, self.tw, self.alpha, TILE
-        if a == 2 * m:  # 5x5: sum the four chunks per 4x4 block in tile order, reorder once
-            # blocks[u, v, c, n, Y, X]: pixel (4 Y + u, 4 X + v) of xpad
-            blocks = np.zeros((m, m, C, n, th + 1, tw + 1), dtype=dD.dtype)
-            for i0 in (0, 1):
-                for j0 in (0, 1):  # chunk (i0, j0) of tile (th, tw) is on block (th+i0, tw+j0)
-                    chunk = dD[i0 * m:(i0 + 1) * m, j0 * m:(j0 + 1) * m]
-                    blocks[..., i0:i0 + th, j0:j0 + tw] += chunk
-            target = dxpad.reshape(n, C, th + 1, m, tw + 1, m)  # the whole tiled extent
-            target += blocks.transpose(3, 2, 4, 0, 5, 1)
-            return
-        sn, sc, sy, sx = dxpad.strides
-        for i0 in range(0, a, m):
-            for j0 in range(0, a, m):
-                hi, wj = min(m, a - i0), min(m, a - j0)
-                chunk = np.empty((n, C, th, hi, tw, wj), dtype=dD.dtype)
-                np.copyto(chunk, dD[i0:i0 + hi, j0:j0 + wj].transpose(3, 2, 4, 0, 5, 1))
-                if hi == wj == m:  # a block of whole rows: a plain slice
-                    target = dxpad[:, :, i0:i0 + th * m, j0:j0 + tw * m].reshape(chunk.shape)
-                else:
-                    target = as_strided(dxpad[:, :, i0:, j0:], chunk.shape,
-                                        (sn, sc, m * sy, sy, m * sx, sx), writeable=True)
-                target += chunk
+    def _add_tiles(self, dD: np.ndarray, t: int, n0: int) -> None:
+        """Add the tiles dD (alpha, alpha, tw, n, C) of tile row t back onto the pixels they were
+        read from. Along a row the tiles overlap (alpha > 4), so they go in 4-column chunks:
+        within one chunk they do not. (Rows overlap only between tile rows, one block at a time.)"""
+        a, m, (sy, sx, sn, sc) = self.alpha, TILE, self._dx.strides
+        n, C = dD.shape[3:]
+        for j0 in range(0, a, m):
+            wj = min(m, a - j0)
+            target = as_strided(self._dx[m * t:, j0:, n0:], (a, self.tw, wj, n, C),
+                                (sy, m * sx, sx, sn, sc), writeable=True)
+            target += dD[:, j0:j0 + wj].transpose(0, 2, 1, 3, 4)
