@@ -150,7 +150,6 @@ class Conv2DOperation(ParamOperation):
         """The same convolution by F(4x4, r x r) (``scratch/fast/winograd.py``)."""
         wino, (N, C) = self._winograd, x.shape[:2]
         wino.plan(x, self.param.shape[1], self.pads, WINOGRAD_BLOCK_BYTES)
-        self.Ho, self.Wo = wino.Ho, wino.Wo
         keep = self.training and wino.alpha**2 * C * N * wino.th * wino.tw * x.itemsize <= (
             WINOGRAD_KEEP_BYTES)
         return wino.forward(x, self.param, keep)
@@ -168,7 +167,7 @@ class Conv2DOperation(ParamOperation):
         """dL/dx (N, C, H, W) (None unless ``want_dx``) and dL/dW (C/groups, O, kh, kw), block
         by block."""
         if self._winograd is not None:
-            return self._winograd.backward(np.ascontiguousarray(output_grad), want_dx)
+            return self._winograd.backward(output_grad, want_dx)
         N, C, H, W = self.input_.shape
         Cg, O, kh, kw = self.param.shape
         Ho, Wo, (pt, _, pl, _), G = self.Ho, self.Wo, self.pads, self.groups
